@@ -91,6 +91,9 @@ class ODTrackConfig(PreTrainedConfig):
         if isinstance(self.ce_template_range, str):
             self.ce_template_range = self.ce_template_range.lower()
         super().__post_init__(**kwargs)
+        # checked here too so that a bad value raises a plain ValueError (the strict-dataclass validator
+        # hook wraps it in its own exception type)
+        self.check_architecture()
 
     # --- derived sizes -------------------------------------------------------------------------
     @property
@@ -130,7 +133,11 @@ class ODTrackConfig(PreTrainedConfig):
 
     # --- invariants (run at init and on save) --------------------------------------------------
     def validate_architecture(self):
-        """Reject combinations the model cannot build, naming the bad value and the fix."""
+        """Strict-dataclass validator hook (runs again on ``save_pretrained``)."""
+        self.check_architecture()
+
+    def check_architecture(self) -> None:
+        """Reject combinations the model cannot build with a ``ValueError`` naming the bad value and the fix."""
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "

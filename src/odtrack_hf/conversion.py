@@ -7,6 +7,7 @@ classes are replaced by inert stand-ins so that the tensors under ``net`` can st
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 
@@ -63,8 +64,16 @@ def load_checkpoint_file(path: str | Path) -> dict:
     except Exception as error:  # not a zip / corrupted file
         raise ValueError(f"{path} is not a readable PyTorch checkpoint ({error}).") from error
     placeholders = [_placeholder_class(name) for name in unknown]
-    with torch.serialization.safe_globals(placeholders):
-        return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with torch.serialization.safe_globals(placeholders):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()
+        detail = next((line for line in reason if "GLOBAL" in line), reason[-1] if reason else "")
+        raise ValueError(
+            f"{path} cannot be loaded safely (weights_only=True refused it: {detail.strip()}). "
+            "Re-save its weights from a trusted environment, e.g. torch.save(torch.load(f)['net'], 'net.pth')."
+        ) from None
 
 
 def _placeholder_class(qualified_name: str) -> type:

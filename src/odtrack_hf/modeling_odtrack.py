@@ -481,7 +481,7 @@ class ODTrackModel(ODTrackPreTrainedModel):
         """Re-derive the template and search position tables for new crop sizes from the pre-training
         table (official ``finetune_track``), e.g. before fine-tuning at another resolution."""
         self.config.template_size, self.config.search_size = template_size, search_size
-        self.config.validate_architecture()
+        self.config.check_architecture()
         emb = self.embeddings
         source = emb.pretrain_position_embeddings.data[:, 1:]
         emb.template_position_embeddings = nn.Parameter(resample_position_embeddings(source, self.config.template_feat_size))
