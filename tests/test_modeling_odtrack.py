@@ -327,3 +327,11 @@ def test_resize_crop_sizes_rederives_position_tables():
         out = model(torch.randn(1, 3, 96, 96), torch.randn(1, 2, 3, 48, 48))
     assert out.score_map.shape == (1, 1, 6, 6)
     assert model.config.ce_keep_counts() == [math.ceil(0.7 * 36), math.ceil(0.7 * math.ceil(0.7 * 36))]
+
+
+def test_builds_on_the_meta_device():
+    with torch.device("meta"):
+        model = ODTrackModel(tiny_config())
+    assert all(p.device.type == "meta" for p in model.parameters())
+    rates = [layer.drop_path_rate for layer in model.encoder.layers]
+    assert rates == pytest.approx([0.0, 0.05, 0.1])  # linspace(0, drop_path_rate, depth)

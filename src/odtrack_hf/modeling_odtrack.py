@@ -336,7 +336,8 @@ class ODTrackLayer(GradientCheckpointingLayer):
 class ODTrackEncoder(nn.Module):
     def __init__(self, config: ODTrackConfig):
         super().__init__()
-        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        depth = config.num_hidden_layers
+        rates = [config.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linspace(0, rate, depth)
         keep = dict(zip(config.ce_layers, config.ce_keep_ratios))
         self.layers = nn.ModuleList(
             ODTrackLayer(config, rates[i], keep.get(i, 1.0)) for i in range(config.num_hidden_layers)
