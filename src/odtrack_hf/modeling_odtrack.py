@@ -407,9 +407,11 @@ class ODTrackCenterHead(nn.Module):
         self.size_branch = ODTrackHeadBranch(config, 2)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        score_map = self.score_branch(features).sigmoid().clamp(SCORE_CLAMP, 1 - SCORE_CLAMP)
-        size_map = self.size_branch(features).sigmoid().clamp(SCORE_CLAMP, 1 - SCORE_CLAMP)
-        offset_map = self.offset_branch(features)
+        # sigmoid and clamp in float32: in bf16, 1 - 1e-4 rounds to 1.0 and log(1 - p) in the focal
+        # loss becomes infinite
+        score_map = self.score_branch(features).float().sigmoid().clamp(SCORE_CLAMP, 1 - SCORE_CLAMP)
+        size_map = self.size_branch(features).float().sigmoid().clamp(SCORE_CLAMP, 1 - SCORE_CLAMP)
+        offset_map = self.offset_branch(features).float()
         return score_map, size_map, offset_map
 
 
