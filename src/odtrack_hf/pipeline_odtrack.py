@@ -1,0 +1,140 @@
+"""``pipeline("object-tracking")``: track boxes through a video with ODTrack.
+
+The pipeline holds no geometry and no tracking maths: it turns the video argument into a stream of
+frames, drives an [`ODTrackInferenceSession`] one frame at a time and formats the results like the
+object-detection pipeline (``{"xmin", "ymin", "xmax", "ymax"}`` boxes in image pixels).
+"""
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from torchvision.ops import box_convert
+from transformers.pipelines.base import Pipeline
+from transformers.utils import logging
+
+from .session_odtrack import ODTrackInferenceSession, ODTrackTrackingOutput
+from .video_io import read_video_frames
+
+logger = logging.get_logger(__name__)
+
+
+class ObjectTrackingPipeline(Pipeline):
+    r"""Single- and multi-object tracking in videos.
+
+    ```python
+    tracker = pipeline("object-tracking", model="path/or/hub-id")
+    results = tracker("video.mp4", boxes=[[xmin, ymin, xmax, ymax], ...])
+    results[t]  # frame t: [{"object_id": 1, "score": 0.87, "box": {"xmin": ..., "ymax": ...}}, ...]
+    for frame_results in tracker.stream(camera_frames, boxes=[[...]]):  # live sources
+        ...
+    ```
+
+    ``video`` is a file path (decoded with PyAV, streamed), a list of frames (PIL images or HWC uint8
+    RGB arrays) or any iterable of frames (consumed lazily). Objects get ids 1, 2, ... in the order of
+    ``boxes``. The first frame returns the given boxes with score 1.0.
+
+    ``max_templates`` (at construction or per call) bounds the template memory of long videos (see
+    [`TemplateMemoryPolicy`]); the default reproduces the official tracker.
+    """
+
+    _load_processor = True
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if getattr(self.model.config, "is_untrained_placeholder", False):
+            logger.warning(
+                "This ODTrack model is the untrained placeholder shipped with odtrack-hf: its boxes are not "
+                "meaningful. Pass model= a trained checkpoint (e.g. one converted with `odtrack convert`)."
+            )
+
+    def _sanitize_parameters(self, max_templates: int | None = None) -> tuple[dict, dict, dict]:
+        forward_params = {} if max_templates is None else {"max_templates": max_templates}
+        return {}, forward_params, {}
+
+    def __call__(self, video: Any, boxes: Sequence[Sequence[float]] | None = None, **kwargs) -> list[list[dict]]:
+        """Track ``boxes`` (``[xmin, ymin, xmax, ymax]`` pixels, one per object) through ``video``.
+
+        Returns one entry per frame: a list with one ``{"object_id", "score", "box"}`` dict per object.
+        """
+        return list(self.stream(video, boxes, **kwargs))
+
+    def stream(self, video: Any, boxes: Sequence[Sequence[float]] | None = None, **kwargs) -> Iterator[list[dict]]:
+        """Like calling the pipeline, but yields each frame's results as soon as the frame is tracked."""
+        _, forward_params, _ = self._sanitize_parameters(**kwargs)
+        forward_params = {**self._forward_params, **forward_params}
+        boxes_xywh = _boxes_to_xywh(boxes)
+        session = self.processor.init_tracking_session(
+            self.model, inference_device=self.device, max_templates=forward_params.get("max_templates")
+        )
+        count = 0
+        for count, frame in enumerate(_frames(video), start=1):
+            model_inputs = self.preprocess(frame, new_boxes=boxes_xywh if count == 1 else None)
+            yield self.postprocess(self.forward(model_inputs, session=session))
+        if count == 0:
+            raise ValueError("The video has no frames; give a non-empty video or list of frames.")
+
+    def preprocess(self, frame: Any, new_boxes: list[list[float]] | None = None) -> dict:
+        # validated (H, W, 3) uint8 RGB array: a tensor frame would otherwise be moved to the device
+        return {"frame": self.image_processor.process_image(frame), "new_boxes": new_boxes}
+
+    def _forward(self, model_inputs: dict, session: ODTrackInferenceSession) -> ODTrackTrackingOutput:
+        return session.track(model_inputs["frame"], new_boxes=model_inputs["new_boxes"])
+
+    def postprocess(self, outputs: ODTrackTrackingOutput) -> list[dict]:
+        corners = box_convert(outputs.boxes, in_fmt="xywh", out_fmt="xyxy").tolist()
+        return [
+            {
+                "object_id": object_id,
+                "score": float(score),
+                "box": dict(zip(("xmin", "ymin", "xmax", "ymax"), box)),
+            }
+            for object_id, score, box in zip(outputs.object_ids, outputs.scores.tolist(), corners)
+        ]
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
+        """Save model, pipeline registration and the processor (the base class skips processors)."""
+        super().save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory, **kwargs)
+
+
+def _boxes_to_xywh(boxes: Any) -> list[list[float]]:
+    """``[xmin, ymin, xmax, ymax]`` (one box) or a list of them → list of ``[x, y, w, h]``."""
+    if isinstance(boxes, (torch.Tensor, np.ndarray)):
+        boxes = boxes.tolist()
+    if isinstance(boxes, (list, tuple)) and boxes and all(isinstance(v, Real) for v in boxes):
+        boxes = [boxes]
+    if (
+        not isinstance(boxes, (list, tuple))
+        or not boxes
+        or not all(isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, Real) for v in b) for b in boxes)
+    ):
+        raise ValueError(
+            "boxes must be one [xmin, ymin, xmax, ymax] box or a list of them, in pixels of the first frame; "
+            f"got {boxes!r:.200}."
+        )
+    corners = torch.tensor(boxes, dtype=torch.float64)
+    return box_convert(corners, in_fmt="xyxy", out_fmt="xywh").tolist()
+
+
+def _frames(video: Any) -> Iterable:
+    """The frames of ``video``: decoded lazily from a file path, or the items of a list/iterable."""
+    if isinstance(video, (str, os.PathLike)):
+        return read_video_frames(video)
+    if isinstance(video, PIL.Image.Image) or not isinstance(video, Iterable):
+        raise ValueError(
+            "video must be a file path, a list of frames or an iterable of frames (PIL images or HWC uint8 RGB "
+            f"arrays); got {type(video).__name__}. Wrap a single image in a list."
+        )
+    return video
+
+
+__all__ = ["ObjectTrackingPipeline"]

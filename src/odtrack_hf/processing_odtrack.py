@@ -1,0 +1,105 @@
+"""Processor of the ODTrack tracker: template and search crops, the map-back, and tracking sessions."""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers.image_processing_utils import BatchFeature
+from transformers.processing_utils import ProcessorMixin
+
+from .image_processing_odtrack import CLIP_MARGIN, ODTrackImageProcessor
+from .session_odtrack import ODTrackInferenceSession
+
+if TYPE_CHECKING:
+    from .modeling_odtrack import ODTrackModel, ODTrackOutput
+
+MODES = ("template", "search")
+
+
+class ODTrackProcessor(ProcessorMixin):
+    r"""Owns the tracker's crop settings and builds tracking sessions.
+
+    Args:
+        image_processor: the [`ODTrackImageProcessor`] that crops and normalises (a default one if omitted).
+        template_factor: template crop side as a multiple of ``sqrt(w*h)`` (official 2.0).
+        template_size: template crop side in pixels (official 192; must equal ``config.template_size``).
+        search_factor: search crop side as a multiple of ``sqrt(w*h)`` (official 5.0).
+        search_size: search crop side in pixels (official 384; must equal ``config.search_size``).
+
+    ``processor(images, boxes, mode="search")`` crops around ``(x, y, w, h)`` boxes with the factor and
+    size of the mode; see [`ODTrackImageProcessor`] for the returned fields.
+    """
+
+    def __init__(
+        self,
+        image_processor: ODTrackImageProcessor | None = None,
+        template_factor: float = 2.0,
+        template_size: int = 192,
+        search_factor: float = 5.0,
+        search_size: int = 384,
+        **kwargs,
+    ):
+        super().__init__(image_processor if image_processor is not None else ODTrackImageProcessor(), **kwargs)
+        self.template_factor = template_factor
+        self.template_size = template_size
+        self.search_factor = search_factor
+        self.search_size = search_size
+
+    def __call__(
+        self,
+        images: Any = None,
+        boxes: Sequence[Sequence[float]] | Sequence[Sequence[Sequence[float]]] | None = None,
+        mode: str = "search",
+        **kwargs,
+    ) -> BatchFeature:
+        """Crop ``images`` around ``boxes`` (``(x, y, w, h)`` pixels) as ``"template"`` or ``"search"`` regions.
+
+        Extra keyword arguments go to the image processor (e.g. ``do_normalize=False`` for uint8 crops).
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+        if images is None or boxes is None:
+            raise ValueError("Give both images (one frame or a list of frames) and boxes (x, y, w, h per target).")
+        factor, size = (
+            (self.template_factor, self.template_size) if mode == "template" else (self.search_factor, self.search_size)
+        )
+        return self.image_processor(images, boxes, crop_factor=factor, output_size=size, **kwargs)
+
+    def normalize_crops(self, crops: torch.Tensor) -> torch.Tensor:
+        """Normalise uint8 crops kept for later (see [`ODTrackImageProcessor.normalize_crops`])."""
+        return self.image_processor.normalize_crops(crops)
+
+    def post_process_object_tracking(
+        self,
+        outputs: "ODTrackOutput",
+        target_boxes: torch.Tensor,
+        resize_factors: torch.Tensor,
+        image_sizes: torch.Tensor,
+        clip_margin: int = CLIP_MARGIN,
+    ) -> dict[str, torch.Tensor]:
+        """Map model boxes on search crops back to clipped image boxes ``(x, y, w, h)`` in pixels
+        (see [`ODTrackImageProcessor.post_process_object_tracking`])."""
+        return self.image_processor.post_process_object_tracking(
+            outputs, target_boxes, resize_factors, image_sizes, output_size=self.search_size, clip_margin=clip_margin
+        )
+
+    def init_tracking_session(
+        self,
+        model: "ODTrackModel",
+        inference_device: str | torch.device | None = None,
+        state_device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_templates: int | None = None,
+    ) -> ODTrackInferenceSession:
+        """Start a tracking session for one video (see [`ODTrackInferenceSession`] for the arguments)."""
+        return ODTrackInferenceSession(
+            model,
+            self,
+            inference_device=inference_device,
+            state_device=state_device,
+            dtype=dtype,
+            max_templates=max_templates,
+        )
+
+
+__all__ = ["ODTrackProcessor"]

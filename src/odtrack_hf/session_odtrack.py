@@ -1,0 +1,328 @@
+"""Tracking state of one video: objects, their template memory and temporal tokens.
+
+The session is a plain object in the style of transformers' ``Sam2VideoInferenceSession``. Each call
+to :meth:`ODTrackInferenceSession.track` takes one frame and runs, for every tracked object, the
+official ODTrack step (reference §3.5): search crop around the previous box, template selection,
+one model forward with the previous temporal token and the Hann window, map-back and clipping, and a
+new template cropped around the new box. Cropping and box geometry are the processor's; the network
+maths is the model's; the session only keeps state and batches objects.
+
+Several objects are tracked with one batched forward per frame. The network has no attention mask,
+so objects must share the number of templates T to share a forward (padding with extra templates
+would change the attention): objects are grouped by T, and by whether they have a temporal token
+yet (only on their first tracked frame they have none), with one forward per group. T depends only
+on how many frames an object has been tracked, so objects added on the same frame always share a
+forward, and after ``2 * tracker_template_number`` frames every object uses
+``tracker_template_number + 1`` templates (official policy), so all of them share one forward.
+"""
+
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .image_processing_odtrack import hann_window
+
+if TYPE_CHECKING:
+    from .modeling_odtrack import ODTrackModel
+    from .processing_odtrack import ODTrackProcessor
+
+
+@dataclass
+class ODTrackTrackingOutput:
+    """Result of one frame.
+
+    Args:
+        frame_idx: index of the frame in the session (0 for the first frame given).
+        object_ids: ids of the objects, in the order of the rows below.
+        boxes: ``(N, 4)`` float64 ``(x, y, w, h)`` in image pixels. An object added on this frame
+            reports the box it was given.
+        scores: ``(N,)`` float32 raw score-map value at the chosen peak (1.0 on the frame an object
+            is added). Low when the target is lost or has left the frame.
+    """
+
+    frame_idx: int
+    object_ids: list[int]
+    boxes: torch.Tensor
+    scores: torch.Tensor
+
+
+class TemplateMemoryPolicy:
+    r"""Which stored templates an object uses on each frame, and which it must keep for later.
+
+    Memory index ``k`` is the template cropped ``k`` frames after the object was added (``k = 0`` is
+    the template from the given box). While tracking its ``f``-th frame (``f = 1, 2, ...``) an object
+    uses, as the official ``select_memory_frames`` (reference §3.6) with ``n = template_number``:
+    every stored template while ``f <= n``, afterwards ``{0} ∪ {i * (f // n) + (f // n) // 2 : i < n}``.
+
+    ``max_templates=None`` reproduces this exactly. Template ``k`` is still selectable after frame
+    ``f`` iff ``k == 0``, ``f < n``, or ``2k + 1 >= (f + 1) // n`` (it is the first segment midpoint
+    when ``f // n`` reaches ``2k``), so only templates older than about ``f / (2n)`` frames can be
+    dropped: the official policy needs ``(1 - 1/(2n)) * f`` stored crops (5/6 of the frames for
+    ODTrack-B). Crops are stored as uint8, a quarter of the official float32 tensors.
+
+    ``max_templates=M`` bounds the memory: templates are kept on a grid of stride ``s`` (the smallest
+    power of two with ``f // s + 1 <= M``), frames off the grid are not stored, and each official
+    index is replaced by the nearest stored one. Until the grid first coarsens (``f < M``) this is
+    identical to the official policy; afterwards each chosen template is within ``s / 2 <= f / M``
+    frames of the official one.
+    """
+
+    def __init__(self, template_number: int, max_templates: int | None = None):
+        if template_number < 1:
+            raise ValueError(f"template_number must be >= 1, got {template_number}.")
+        if max_templates is not None and max_templates < template_number + 1:
+            raise ValueError(
+                f"max_templates ({max_templates}) must be at least template_number + 1 = {template_number + 1}: "
+                "the official selection uses up to that many templates. Use e.g. max_templates=32, or None "
+                "for the official (unbounded) memory."
+            )
+        self.template_number = template_number
+        self.max_templates = max_templates
+
+    def official_indices(self, frame: int) -> list[int]:
+        """Memory indices the official tracker selects on its ``frame``-th tracked frame (frame > n)."""
+        duration = frame // self.template_number
+        return sorted({0, *(i * duration + duration // 2 for i in range(self.template_number))})
+
+    def select(self, frame: int, stored: Iterable[int]) -> list[int]:
+        """Memory indices to use on the ``frame``-th tracked frame, given the stored indices."""
+        stored = sorted(stored)
+        if frame <= self.template_number:
+            return stored
+        chosen = set()
+        for target in self.official_indices(frame):
+            position = bisect.bisect_left(stored, target)
+            candidates = stored[max(position - 1, 0) : position + 1]
+            chosen.add(min(candidates, key=lambda index: (abs(index - target), index)))
+        return sorted(chosen)
+
+    def stride(self, frame: int) -> int:
+        """Grid stride of the bounded memory after ``frame`` tracked frames (1 for the official policy)."""
+        stride = 1
+        while self.max_templates is not None and frame // stride + 1 > self.max_templates:
+            stride *= 2
+        return stride
+
+    def keeps(self, index: int, frame: int) -> bool:
+        """Whether template ``index`` can still be selected on a frame after the ``frame``-th."""
+        if self.max_templates is not None:
+            return index % self.stride(frame) == 0
+        return index == 0 or frame < self.template_number or 2 * index + 1 >= (frame + 1) // self.template_number
+
+
+@dataclass
+class _TrackedObject:
+    object_id: int
+    box: list[float]
+    score: float = 1.0
+    frames_tracked: int = 0
+    temporal_token: torch.Tensor | None = None
+    templates: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+class ODTrackInferenceSession:
+    r"""Tracks any number of objects through one video, one frame per :meth:`track` call.
+
+    Args:
+        model: an [`ODTrackModel`] in eval mode.
+        processor: the [`ODTrackProcessor`] whose crop sizes match ``model.config``.
+        inference_device: where the forward runs (default: the model's device).
+        state_device: where template crops are stored (default: ``inference_device``); ``"cpu"`` keeps
+            long template memories off the accelerator.
+        dtype: dtype of the model inputs (default: the model's dtype). Geometry is always float64.
+        max_templates: ``None`` for the official template memory, an integer to bound the number of
+            stored templates per object (see [`TemplateMemoryPolicy`]).
+
+    Per object the session keeps its template memory (uint8 crops), its temporal token, its last box
+    and score, and how many frames it has been tracked (the official frame counter). The temporal token is passed from each frame to the next
+    and never reset while the object is tracked (reference §3.8).
+    """
+
+    def __init__(
+        self,
+        model: "ODTrackModel",
+        processor: "ODTrackProcessor",
+        inference_device: str | torch.device | None = None,
+        state_device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_templates: int | None = None,
+    ):
+        config = model.config
+        for name in ("template_size", "search_size"):
+            if getattr(processor, name) != getattr(config, name):
+                raise ValueError(
+                    f"processor.{name} ({getattr(processor, name)}) differs from model.config.{name} "
+                    f"({getattr(config, name)}); use the processor saved with this model, or build "
+                    f"ODTrackProcessor({name}={getattr(config, name)})."
+                )
+        if model.training:
+            raise ValueError(
+                "The model is in training mode (BatchNorm would use batch statistics); "
+                "call model.eval() before tracking."
+            )
+        self.model = model
+        self.processor = processor
+        self.inference_device = torch.device(inference_device) if inference_device is not None else model.device
+        self.state_device = torch.device(state_device) if state_device is not None else self.inference_device
+        self.dtype = dtype if dtype is not None else model.dtype
+        self.template_policy = TemplateMemoryPolicy(config.tracker_template_number, max_templates)
+        self.score_map_window = hann_window(config.search_feat_size).to(self.inference_device, self.dtype)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every object and frame; the next frame starts a new video."""
+        self.frame_idx = -1
+        self.video_size: tuple[int, int] | None = None  # (height, width) of the first frame
+        self._objects: dict[int, _TrackedObject] = {}
+        self._next_object_id = 1
+
+    @property
+    def object_ids(self) -> list[int]:
+        """Ids of the tracked objects, in the order of the output rows."""
+        return list(self._objects)
+
+    def stored_templates(self, object_id: int) -> list[int]:
+        """Memory indices (frames since the object was added) of the templates stored for an object."""
+        return sorted(self._get(object_id).templates)
+
+    def remove_objects(self, object_ids: Iterable[int]) -> None:
+        """Stop tracking these objects and free their state."""
+        object_ids = list(object_ids)
+        for object_id in object_ids:
+            self._get(object_id)
+        for object_id in object_ids:
+            del self._objects[object_id]
+
+    @torch.inference_mode()
+    def track(
+        self,
+        frame: Any,
+        new_boxes: Sequence[Sequence[float]] | None = None,
+        new_object_ids: Sequence[int] | None = None,
+    ) -> ODTrackTrackingOutput:
+        """Track every object into ``frame``, then add objects that start on this frame.
+
+        Args:
+            frame: the next frame of the video (PIL image, HWC uint8 RGB array, or CHW/HWC uint8 tensor).
+            new_boxes: ``(x, y, w, h)`` pixel boxes of objects that appear on this frame (first frame:
+                the initial boxes).
+            new_object_ids: ids for the new objects (default: 1, 2, ... in order of addition).
+
+        Returns:
+            An [`ODTrackTrackingOutput`] with every object, tracked ones first.
+
+        Raises:
+            ValueError: bad frame, a frame whose size differs from the first, an invalid or
+                out-of-frame box, or a duplicate id. The session is unchanged when it raises.
+        """
+        image = self.processor.image_processor.process_image(frame)
+        size = tuple(image.shape[:2])
+        if self.video_size is not None and size != self.video_size:
+            raise ValueError(
+                f"Frame {self.frame_idx + 1} is {size[1]}x{size[0]} but the video started at "
+                f"{self.video_size[1]}x{self.video_size[0]}; every frame of a video must have the same size."
+            )
+        added = self._new_objects(image, new_boxes, new_object_ids) if new_boxes is not None else []
+        self.video_size = size
+        self.frame_idx += 1
+        tracked = list(self._objects.values())
+        if tracked:
+            self._track(image, tracked)
+            self._update_memory(image, tracked)
+        for obj in added:
+            self._objects[obj.object_id] = obj
+            self._next_object_id = max(self._next_object_id, obj.object_id + 1)
+        objects = list(self._objects.values())
+        return ODTrackTrackingOutput(
+            frame_idx=self.frame_idx,
+            object_ids=[obj.object_id for obj in objects],
+            boxes=torch.tensor([obj.box for obj in objects], dtype=torch.float64).reshape(-1, 4),
+            scores=torch.tensor([obj.score for obj in objects], dtype=torch.float32),
+        )
+
+    def propagate(
+        self,
+        frames: Iterable[Any],
+        boxes: Sequence[Sequence[float]] | None = None,
+        object_ids: Sequence[int] | None = None,
+    ) -> Iterator[ODTrackTrackingOutput]:
+        """Track through ``frames`` lazily, adding ``boxes`` on the first of them; yields one output per frame."""
+        for index, frame in enumerate(frames):
+            yield self.track(frame, boxes if index == 0 else None, object_ids if index == 0 else None)
+
+    # ----------------------------------------------------------------------------------------------
+    def _get(self, object_id: int) -> _TrackedObject:
+        if object_id not in self._objects:
+            raise ValueError(f"Unknown object id {object_id!r}; tracked ids are {self.object_ids}.")
+        return self._objects[object_id]
+
+    def _new_objects(self, image: np.ndarray, boxes: Any, object_ids: Sequence[int] | None) -> list[_TrackedObject]:
+        crops = self.processor(images=image, boxes=boxes, mode="template", do_rescale=False, do_normalize=False)
+        count = len(crops["target_boxes"])
+        if object_ids is None:
+            object_ids = list(range(self._next_object_id, self._next_object_id + count))
+        object_ids = [int(object_id) for object_id in object_ids]
+        if len(object_ids) != count:
+            raise ValueError(f"Got {count} new boxes but {len(object_ids)} object ids; give one id per box.")
+        repeated = {object_id for object_id in object_ids if object_ids.count(object_id) > 1}
+        clashes = sorted(set(object_ids) & set(self._objects) | repeated)
+        if clashes:
+            raise ValueError(f"Object ids {clashes} are already in use or repeated; give every object its own id.")
+        templates = crops["pixel_values"].to(self.state_device)
+        return [
+            _TrackedObject(
+                object_id=object_id,
+                box=box.tolist(),
+                templates={0: template.clone()},
+            )
+            for object_id, box, template in zip(object_ids, crops["target_boxes"], templates)
+        ]
+
+    def _track(self, image: np.ndarray, objects: list[_TrackedObject]) -> None:
+        search = self.processor(images=image, boxes=[obj.box for obj in objects], mode="search")
+        selections, groups = [], {}
+        for position, obj in enumerate(objects):
+            obj.frames_tracked += 1
+            selections.append(self.template_policy.select(obj.frames_tracked, obj.templates))
+            # a forward needs one template count, and a temporal token for all objects or for none
+            groups.setdefault((len(selections[-1]), obj.temporal_token is None), []).append(position)
+        for positions in groups.values():
+            templates = torch.stack([torch.stack([objects[p].templates[k] for k in selections[p]]) for p in positions])
+            templates = self.processor.normalize_crops(templates.to(self.inference_device)).to(self.dtype)
+            index = torch.tensor(positions)
+            outputs = self.model(
+                pixel_values=search["pixel_values"][index].to(self.inference_device, self.dtype),
+                template_pixel_values=templates,
+                temporal_token=None if objects[positions[0]].temporal_token is None else torch.cat(
+                    [objects[p].temporal_token for p in positions]
+                ),
+                score_map_window=self.score_map_window,
+            )
+            result = self.processor.post_process_object_tracking(
+                outputs, search["target_boxes"][index], search["resize_factors"][index], search["image_sizes"][index]
+            )
+            for row, position in enumerate(positions):
+                obj = objects[position]
+                obj.box = result["boxes"][row].tolist()
+                obj.score = float(result["scores"][row])
+                obj.temporal_token = outputs.temporal_token[row : row + 1]
+
+    def _update_memory(self, image: np.ndarray, objects: list[_TrackedObject]) -> None:
+        policy = self.template_policy
+        storing = [obj for obj in objects if policy.keeps(obj.frames_tracked, obj.frames_tracked)]
+        if storing:
+            crops = self.processor(
+                images=image, boxes=[obj.box for obj in storing], mode="template", do_rescale=False, do_normalize=False
+            )["pixel_values"].to(self.state_device)
+            for obj, crop in zip(storing, crops):
+                obj.templates[obj.frames_tracked] = crop.clone()  # own storage: objects drop crops independently
+        for obj in objects:
+            for index in [k for k in obj.templates if not policy.keeps(k, obj.frames_tracked)]:
+                del obj.templates[index]
+
+
+__all__ = ["ODTrackInferenceSession", "ODTrackTrackingOutput", "TemplateMemoryPolicy"]

@@ -1,0 +1,46 @@
+"""ODTrackProcessor: template/search modes, saving and loading through the Auto classes."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoImageProcessor, AutoProcessor
+
+from odtrack_hf import ODTrackImageProcessor, ODTrackProcessor
+
+IMAGE = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+BOX = [[30.0, 44.0, 24.0, 20.0]]
+
+
+def test_modes_pick_their_factor_and_size():
+    processor = ODTrackProcessor(template_factor=2.0, template_size=112, search_factor=5.0, search_size=128)
+    template = processor(IMAGE, BOX, mode="template")
+    search = processor(IMAGE, BOX, mode="search")
+    assert template["pixel_values"].shape == (1, 3, 112, 112) and template["crop_boxes"][0, 2].item() == 44
+    assert search["pixel_values"].shape == (1, 3, 128, 128) and search["crop_boxes"][0, 2].item() == 110
+    direct = ODTrackImageProcessor()(IMAGE, BOX, crop_factor=5.0, output_size=128)
+    assert torch.equal(search["pixel_values"], direct["pixel_values"])
+
+
+def test_unknown_mode_and_missing_inputs_are_rejected():
+    with pytest.raises(ValueError, match=r"mode must be one of \('template', 'search'\)"):
+        ODTrackProcessor()(IMAGE, BOX, mode="reference")
+    with pytest.raises(ValueError, match="Give both images"):
+        ODTrackProcessor()(IMAGE)
+
+
+def test_save_and_load_processor_config(tmp_path):
+    processor = ODTrackProcessor(template_factor=2.5, template_size=112, search_factor=4.0, search_size=128)
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "processor_config.json").read_text())
+    assert saved["processor_class"] == "ODTrackProcessor"
+    settings = ("template_factor", "template_size", "search_factor", "search_size")
+    assert [saved[name] for name in settings] == [2.5, 112, 4.0, 128]
+    assert saved["image_processor"]["image_processor_type"] == "ODTrackImageProcessor"
+
+    for loaded in (AutoProcessor.from_pretrained(tmp_path), ODTrackProcessor.from_pretrained(tmp_path)):
+        assert isinstance(loaded, ODTrackProcessor) and isinstance(loaded.image_processor, ODTrackImageProcessor)
+        assert [getattr(loaded, name) for name in settings] == [2.5, 112, 4.0, 128]
+        assert torch.equal(loaded(IMAGE, BOX)["pixel_values"], processor(IMAGE, BOX)["pixel_values"])
+    assert isinstance(AutoImageProcessor.from_pretrained(tmp_path), ODTrackImageProcessor)

@@ -1,0 +1,256 @@
+"""ODTrackInferenceSession: template memory policies, batched multi-object tracking, object life cycle, errors."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from tracking_helpers import fixture_clip, fixture_tracker
+
+from odtrack_hf import ODTrackProcessor, TemplateMemoryPolicy
+
+# --- template memory policy ------------------------------------------------------------------------------
+REFERENCE_TABLE = {  # reference §3.6: frame being tracked -> memory indices, for TEMPLATE_NUMBER 3 and 4
+    3: {1: [0], 2: [0, 1], 3: [0, 1, 2], 4: [0, 1, 2], 5: [0, 1, 2], 6: [0, 1, 3, 5], 8: [0, 1, 3, 5],
+        10: [0, 1, 4, 7], 100: [0, 16, 49, 82], 1000: [0, 166, 499, 832]},
+    4: {1: [0], 2: [0, 1], 3: [0, 1, 2], 4: [0, 1, 2, 3], 5: [0, 1, 2, 3], 6: [0, 1, 2, 3], 7: [0, 1, 2, 3],
+        8: [0, 1, 3, 5, 7], 10: [0, 1, 3, 5, 7], 100: [0, 12, 37, 62, 87], 1000: [0, 125, 375, 625, 875]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("template_number", [3, 4])
+def test_selection_reproduces_the_reference_table(template_number):
+    policy = TemplateMemoryPolicy(template_number)
+    for frame, indices in REFERENCE_TABLE[template_number].items():
+        assert policy.select(frame, range(frame)) == indices, frame
+
+
+@pytest.mark.parametrize("template_number", [1, 2, 3, 4])
+def test_official_memory_keeps_exactly_the_templates_selected_later(template_number):
+    policy = TemplateMemoryPolicy(template_number)
+    for frame in range(0, 120):
+        horizon = 2 * template_number * (frame + 2) + template_number  # past it no index <= frame is chosen
+        later = set().union(*(policy.select(f, range(f)) for f in range(frame + 1, horizon)))
+        assert {k for k in range(frame + 1) if policy.keeps(k, frame)} == later & set(range(frame + 1)), frame
+
+
+@pytest.mark.parametrize("template_number", [3, 4])
+def test_pruned_official_memory_selects_as_if_it_kept_everything(template_number):
+    policy, stored = TemplateMemoryPolicy(template_number), {0}
+    for frame in range(1, 1500):
+        assert policy.select(frame, stored) == policy.select(frame, range(frame))
+        stored = {k for k in stored | {frame} if policy.keeps(k, frame)}
+    # only templates older than ~frame / (2n) can go: the official policy is inherently O(frames)
+    assert len(stored) == pytest.approx(1499 * (1 - 1 / (2 * template_number)), abs=3)
+
+
+def test_bounded_memory_never_exceeds_its_size_and_stays_near_the_official_choice():
+    policy, official = TemplateMemoryPolicy(3, max_templates=16), TemplateMemoryPolicy(3)
+    stored = {0}
+    for frame in range(1, 3000):
+        chosen = policy.select(frame, stored)
+        assert set(chosen) <= stored
+        if frame < 16:
+            assert chosen == official.select(frame, range(frame))
+        elif frame > 3:
+            stride = policy.stride(frame - 1)
+            for target in official.official_indices(frame):
+                assert min(abs(k - target) for k in chosen) <= stride / 2
+        if policy.keeps(frame, frame):
+            stored.add(frame)
+        stored = {k for k in stored if policy.keeps(k, frame)}
+        assert len(stored) <= 16
+    assert policy.stride(2999) == 256
+
+
+def test_bounded_memory_must_hold_the_official_template_count():
+    with pytest.raises(ValueError, match="at least template_number \\+ 1 = 4"):
+        TemplateMemoryPolicy(3, max_templates=3)
+
+
+# --- sessions on the fixture model ------------------------------------------------------------------------
+def count_forwards(model) -> list[int]:
+    """Record the batch size of every forward of ``model``."""
+    batches = []
+    model.register_forward_hook(
+        lambda module, args, kwargs, output: batches.append(kwargs["pixel_values"].shape[0]), with_kwargs=True
+    )
+    return batches
+
+
+def track_alone(frames, box, start=0):
+    model, processor = fixture_tracker()
+    session = processor.init_tracking_session(model)
+    return [out.boxes[0] for out in session.propagate(frames[start:], boxes=[box])]
+
+
+SECOND_BOX = [100.0, 60.0, 30.0, 26.0]
+
+
+def test_several_objects_share_one_forward_per_frame_and_match_single_object_tracking():
+    frames, init_box, _ = fixture_clip()
+    model, processor = fixture_tracker()
+    batches = count_forwards(model)
+    session = processor.init_tracking_session(model)
+    outputs = list(session.propagate(frames, boxes=[init_box, SECOND_BOX]))
+
+    assert batches == [2] * (len(frames) - 1)
+    assert all(out.object_ids == [1, 2] for out in outputs)
+    assert outputs[0].boxes.tolist() == [init_box, SECOND_BOX] and outputs[0].scores.tolist() == [1.0, 1.0]
+    for row, box in enumerate([init_box, SECOND_BOX]):
+        alone = torch.stack(track_alone(frames, box))
+        together = torch.stack([out.boxes[row] for out in outputs])
+        assert (alone - together).abs().max() <= 1e-3
+
+
+def test_objects_added_and_removed_mid_video():
+    frames, init_box, _ = fixture_clip()
+    model, processor = fixture_tracker()
+    batches = count_forwards(model)
+    session = processor.init_tracking_session(model)
+    outputs = []
+    for index, frame in enumerate(frames):
+        if index == 8:
+            session.remove_objects([1])
+        new = {0: [init_box], 4: [SECOND_BOX]}.get(index)
+        outputs.append(session.track(frame, new_boxes=new))
+
+    assert [out.object_ids for out in outputs] == [[1]] * 4 + [[1, 2]] * 4 + [[2]] * 4
+    assert outputs[4].boxes[1].tolist() == SECOND_BOX and outputs[4].scores[1].item() == 1.0
+    # frames 5-7: the two objects have different template counts, so two forwards; then one object
+    assert batches == [1, 1, 1, 1] + [1, 1] * 3 + [1] * 4
+    late = torch.stack([out.boxes[-1] for out in outputs[4:]])
+    assert (late - torch.stack(track_alone(frames, SECOND_BOX, start=4))).abs().max() <= 1e-3
+    early = torch.stack([out.boxes[0] for out in outputs[:8]])
+    assert (early - torch.stack(track_alone(frames, init_box)[:8])).abs().max() <= 1e-3
+    assert session.object_ids == [2]
+
+
+def test_object_ids_given_explicitly_and_auto_numbered_after_them():
+    frames, init_box, _ = fixture_clip()
+    model, processor = fixture_tracker()
+    session = processor.init_tracking_session(model)
+    assert session.track(frames[0], [init_box], new_object_ids=[7]).object_ids == [7]
+    assert session.track(frames[1], [SECOND_BOX]).object_ids == [7, 8]
+
+
+def test_memory_of_the_official_and_bounded_policies():
+    frames, init_box, expected = fixture_clip()
+    model, processor = fixture_tracker()
+    official = processor.init_tracking_session(model)
+    bounded = processor.init_tracking_session(model, max_templates=4)
+    wide = processor.init_tracking_session(model, max_templates=32)
+    for frame in frames:
+        new = [init_box] if official.frame_idx < 0 else None
+        out_official, _, out_wide = (s.track(frame, new) for s in (official, bounded, wide))
+        assert len(bounded.stored_templates(1)) <= 4
+        assert torch.equal(out_wide.boxes, out_official.boxes)  # identical while frames < max_templates
+    tracked = len(frames) - 1
+    policy = TemplateMemoryPolicy(model.config.tracker_template_number)
+    assert official.stored_templates(1) == [k for k in range(tracked + 1) if policy.keeps(k, tracked)]
+    assert official.stored_templates(1) != list(range(tracked + 1))  # something was pruned
+    assert bounded.stored_templates(1) == [0, 4, 8]  # stride 4 after 11 frames with 4 slots
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def started_session():
+    frames, init_box, _ = fixture_clip()
+    model, processor = fixture_tracker()
+    session = processor.init_tracking_session(model)
+    session.track(frames[0], [init_box])
+    session.track(frames[1])
+    return session, frames
+
+
+def test_a_frame_of_another_size_is_rejected_and_leaves_the_session_unchanged(started_session):
+    session, frames = started_session
+    session.track(frames[2])
+    with pytest.raises(ValueError, match=r"Frame 3 is 80x60 but the video started at 160x120"):
+        session.track(frames[3][:60, :80])
+    assert session.frame_idx == 2
+    assert torch.equal(session.track(frames[3]).boxes[0], track_alone(frames, fixture_clip()[1])[3])
+
+
+@pytest.mark.parametrize(
+    ("box", "message"),
+    [
+        ([170.0, 10.0, 20.0, 20.0], "outside the 160x120 frame"),
+        ([10.0, 10.0, 0.0, 20.0], "zero or negative size"),
+        ([10.0, 10.0, -5.0, 20.0], "zero or negative size"),
+        ([float("nan"), 10.0, 20.0, 20.0], "NaN"),
+    ],
+)
+def test_invalid_new_boxes_are_rejected_without_touching_the_session(started_session, box, message):
+    session, frames = started_session
+    with pytest.raises(ValueError, match=message):
+        session.track(frames[2], new_boxes=[box])
+    assert session.frame_idx == 1 and session.object_ids == [1]
+
+
+def test_id_errors(started_session):
+    session, frames = started_session
+    with pytest.raises(ValueError, match=r"Object ids \[1\] are already in use"):
+        session.track(frames[2], new_boxes=[SECOND_BOX], new_object_ids=[1])
+    with pytest.raises(ValueError, match="2 new boxes but 1 object ids"):
+        session.track(frames[2], new_boxes=[SECOND_BOX, SECOND_BOX], new_object_ids=[5])
+    with pytest.raises(ValueError, match=r"Unknown object id 9; tracked ids are \[1\]"):
+        session.remove_objects([9])
+
+
+def test_session_requires_eval_mode_and_matching_crop_sizes():
+    model, processor = fixture_tracker()
+    with pytest.raises(ValueError, match="call model.eval"):
+        processor.init_tracking_session(model.train())
+    model.eval()
+    mismatch = r"processor.search_size \(384\) differs from model.config.search_size \(128\)"
+    with pytest.raises(ValueError, match=mismatch):
+        ODTrackProcessor(template_size=model.config.template_size).init_tracking_session(model)
+
+
+# --- a target leaving the frame ---------------------------------------------------------------------------
+class RunawayModel(torch.nn.Module):
+    """Always predicts a small box beyond the right edge of the search crop, with a low score."""
+
+    device, dtype = torch.device("cpu"), torch.float32
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.calls = 0
+
+    def forward(self, pixel_values, template_pixel_values, temporal_token=None, score_map_window=None):
+        self.calls += 1
+        batch = pixel_values.shape[0]
+        return SimpleNamespace(
+            pred_boxes=torch.tensor([[1.4, 0.5, 0.1, 0.1]]).expand(batch, 4),
+            pred_scores=torch.full((batch,), 0.02),
+            temporal_token=torch.zeros(batch, 1, self.config.hidden_size),
+        )
+
+
+def test_a_target_leaving_the_frame_is_clipped_and_tracking_goes_on():
+    frames, init_box, _ = fixture_clip()
+    model, processor = fixture_tracker()
+    runaway = RunawayModel(model.config).eval()
+    session = processor.init_tracking_session(runaway)
+    outputs = list(session.propagate(frames, boxes=[init_box]))
+    assert runaway.calls == len(frames) - 1
+    height, width = frames.shape[1:3]
+    for out in outputs[1:]:
+        x, y, w, h = out.boxes[0].tolist()
+        assert 0 <= x <= width - 10 and 0 <= y <= height - 10 and w >= 10 and h >= 10
+        assert x + w <= width and y + h <= height
+        assert out.scores.tolist() == pytest.approx([0.02])
+    assert outputs[-1].boxes[0, 0].item() == width - 10  # pinned to the right edge with the official margin
+
+
+def test_tracking_runs_under_inference_mode():
+    frames, init_box, _ = fixture_clip()
+    model, processor = fixture_tracker()
+    modes = []
+    model.register_forward_hook(lambda *args: modes.append(torch.is_inference_mode_enabled()))
+    session = processor.init_tracking_session(model)
+    with torch.enable_grad():
+        list(session.propagate(frames[:3], boxes=[init_box]))
+    assert modes == [True, True]
