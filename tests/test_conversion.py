@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from transformers import AutoProcessor
 
 from odtrack_hf import ODTrackModel
 from odtrack_hf.cli import main as cli_main
@@ -50,6 +51,9 @@ def test_convert_checkpoint_file_and_save(tmp_path, wrapped):
     reloaded = ODTrackModel.from_pretrained(tmp_path / "hf")
     for key, value in reloaded.state_dict().items():
         assert torch.equal(value, model.state_dict()[key]), key
+    processor = AutoProcessor.from_pretrained(tmp_path / "hf")
+    assert (processor.template_size, processor.search_size) == (config.template_size, config.search_size)
+    assert (processor.template_factor, processor.search_factor) == (config.template_factor, config.search_factor)
 
 
 @needs_fixtures

@@ -83,9 +83,9 @@ def test_save_pretrained_includes_the_processor_and_reloads(tracker, tmp_path):
     tracker.save_pretrained(tmp_path)
     files = {p.name for p in tmp_path.iterdir()}
     assert {"processor_config.json", "pipeline_odtrack.py", "session_odtrack.py", "processing_odtrack.py"} <= files
-    assert json.loads((tmp_path / "config.json").read_text())["custom_pipelines"]["object-tracking"]["impl"] == (
-        "pipeline_odtrack.ObjectTrackingPipeline"
-    )
+    registration = json.loads((tmp_path / "config.json").read_text())["custom_pipelines"]["object-tracking"]
+    assert registration["impl"] == "pipeline_odtrack.ObjectTrackingPipeline"
+    assert "default" not in registration  # a path inside this installation must not be shared
     # a folder that names its own pipeline code always needs trust_remote_code (transformers' rule)
     reloaded = pipeline(model=str(tmp_path), trust_remote_code=True, device="cpu")
     assert reloaded(list(frames[:4]), boxes=[xyxy(init_box)]) == tracker(list(frames[:4]), boxes=[xyxy(init_box)])

@@ -249,7 +249,11 @@ def _write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_convert, _add_track, _add_demo):
+    from .data.synthetic import add_generate_parser
+    from .model_card import add_card_parser
+    from .training.cli import add_train_parser
+
+    for add in (_add_convert, _add_track, _add_demo, add_generate_parser, add_card_parser, add_train_parser):
         add(subparsers)
     return parser
 

@@ -15,6 +15,7 @@ import torch
 
 from .configuration_odtrack import ODTrackConfig
 from .modeling_odtrack import ODTrackModel, resample_position_embeddings
+from .processing_odtrack import ODTrackProcessor
 
 _BRANCHES = {"ctr": "score", "offset": "offset", "size": "size"}
 
@@ -162,13 +163,21 @@ def official_weights(checkpoint: dict) -> dict[str, torch.Tensor]:
 def convert_official_checkpoint(
     checkpoint_path: str | Path, config: ODTrackConfig, output_dir: str | Path | None = None
 ) -> ODTrackModel:
-    """Build ``ODTrackModel(config)`` from an official checkpoint and optionally ``save_pretrained`` it."""
+    """Build ``ODTrackModel(config)`` from an official checkpoint and optionally save it, with an
+    ``ODTrackProcessor`` of the config's crop settings, as a ``save_pretrained`` folder."""
     weights = official_weights(load_checkpoint_file(checkpoint_path))
     model = ODTrackModel(config)
     load_state_dict_strict(model, convert_official_state_dict(weights), f"Checkpoint {checkpoint_path}")
     model.eval()
     if output_dir is not None:
         model.save_pretrained(output_dir)
+        # the crop settings travel with the weights, so pipeline(model=output_dir) works as is
+        ODTrackProcessor(
+            template_factor=config.template_factor,
+            template_size=config.template_size,
+            search_factor=config.search_factor,
+            search_size=config.search_size,
+        ).save_pretrained(output_dir)
     return model
 
 

@@ -5,9 +5,11 @@ frames, drives an [`ODTrackInferenceSession`] one frame at a time and formats th
 object-detection pipeline (``{"xmin", "ymin", "xmax", "ymax"}`` boxes in image pixels).
 """
 
+import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -104,6 +106,12 @@ class ObjectTrackingPipeline(Pipeline):
         """Save model, pipeline registration and the processor (the base class skips processors)."""
         super().save_pretrained(save_directory, **kwargs)
         self.processor.save_pretrained(save_directory, **kwargs)
+        # the registration's default model is a path inside this installation: meaningless elsewhere
+        config_path = Path(save_directory) / "config.json"
+        config = json.loads(config_path.read_text())
+        for task in config.get("custom_pipelines", {}).values():
+            task.pop("default", None)
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _boxes_to_xywh(boxes: Any) -> list[list[float]]:
