@@ -1,0 +1,148 @@
+"""Training clips as model inputs: crops, labels in crop coordinates, and batches (reference §4.3).
+
+[`TrackingClipDataset`] turns sample index ``i`` into one clip: the [`CausalClipSampler`] picks the
+frames, each frame is cropped around its jittered box with the project's one crop function
+(``image_processing_odtrack.crop_and_resize``, the official ``sample_target``), the ground-truth box is
+mapped into the search crops, and the crops are augmented and normalised. [`collate_clips`] stacks clips
+into the batch ``ODTrackModel.forward`` takes.
+"""
+
+import logging
+
+import numpy as np
+import torch
+from torchvision.ops import box_convert
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from ..configuration_odtrack import ODTrackConfig
+from ..image_processing_odtrack import crop_and_resize
+from .augment import (
+    ClipAugmentation,
+    box_to_crop,
+    crop_has_content,
+    flip_crop,
+    jitter_box,
+    to_grayscale,
+    to_tensor_with_brightness,
+)
+from .sampling import CausalClipSampler, ClipSample
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 100  # consecutive rejected clips after which a sample gives up
+
+
+class TrackingClipDataset(torch.utils.data.Dataset):
+    r"""Map-style dataset of training clips: ``dataset[i]`` is a pure function of the sampler's seed, its
+    rank and ``i``, so DataLoader workers, processes and resumed runs agree.
+
+    A clip is re-drawn (with the next ``attempt`` of the same index) when:
+
+    - a frame cannot be read (missing or corrupt file): logged and counted in ``unreadable_frames``;
+    - the official validity check fails (§4.3 steps 3 and 6: a jittered box too small to crop, or a crop
+      with no image on the token grid): counted in ``rejected_samples``.
+
+    Each item is a dict: ``template_pixel_values`` ``(T, 3, s, s)``, ``pixel_values`` ``(N, 3, S, S)``
+    (normalised with the ImageNet mean and std, like the image processor), ``labels`` ``(N, 4)`` boxes
+    ``(x1, y1, x2, y2)`` normalised to the search crop, and the two counters for this item.
+
+    Args:
+        sampler: draws the frames of each clip.
+        config: model config: crop sizes and factors, ``patch_size``.
+        augmentation: jitter and photometric settings.
+    """
+
+    def __init__(self, sampler: CausalClipSampler, config: ODTrackConfig, augmentation: ClipAugmentation | None = None):
+        self.sampler = sampler
+        self.config = config
+        self.augmentation = augmentation or ClipAugmentation()
+        self.mean = torch.tensor(IMAGENET_DEFAULT_MEAN, dtype=torch.float32).reshape(3, 1, 1)
+        self.std = torch.tensor(IMAGENET_DEFAULT_STD, dtype=torch.float32).reshape(3, 1, 1)
+
+    def __getitem__(self, index: int) -> dict:
+        unreadable = rejected = 0
+        for attempt in range(MAX_ATTEMPTS):
+            rng = self.sampler.generator(index, attempt)
+            clip = self.sampler.draw(rng)
+            images = self._load_frames(clip)
+            if images is None:
+                unreadable += 1
+                continue
+            item = self.process(clip, images, rng)
+            if item is None:
+                rejected += 1
+                continue
+            item["unreadable_frames"], item["rejected_samples"] = unreadable, rejected
+            return item
+        raise ValueError(
+            f"Sample {index}: {MAX_ATTEMPTS} clips in a row were unusable ({unreadable} with unreadable frames, "
+            f"{rejected} rejected by the crop checks); check the frame files and boxes of the training data."
+        )
+
+    def _load_frames(self, clip: ClipSample) -> dict[int, np.ndarray] | None:
+        images = {}
+        for frame_id in sorted(set(clip.template_frames + clip.search_frames)):
+            try:
+                images[frame_id] = np.asarray(clip.sequence.load_frame(frame_id))
+            except OSError as error:  # missing, truncated or undecodable file
+                frame = clip.sequence.frames[frame_id]
+                path = frame if isinstance(frame, str) else frame.get("path")
+                logger.warning(
+                    "Skipping a clip of %r: cannot read frame %d (%s): %s", clip.sequence.name, frame_id, path, error
+                )
+                return None
+        return images
+
+    def process(self, clip: ClipSample, images: dict[int, np.ndarray], rng: np.random.Generator) -> dict | None:
+        """Crop, label and augment one clip; ``None`` when the official validity check rejects it.
+
+        Draw order from ``rng``: grey, clip flip, then per crop (templates first) the box jitter, the
+        brightness and, with ``flip_mode="crop"``, the crop's flip.
+        """
+        cfg, aug = self.config, self.augmentation
+        grayscale = rng.random() < aug.grayscale_probability
+        clip_flip = rng.random() < aug.flip_probability
+        groups = (
+            ("template_pixel_values", clip.template_frames, cfg.template_factor, cfg.template_size,
+             aug.template_center_jitter, aug.template_scale_jitter),
+            ("pixel_values", clip.search_frames, cfg.search_factor, cfg.search_size,
+             aug.search_center_jitter, aug.search_scale_jitter),
+        )  # fmt: skip
+        item, labels = {}, []
+        for key, frame_ids, factor, size, center_jitter, scale_jitter in groups:
+            crops = []
+            for frame_id in frame_ids:
+                image, box = images[frame_id], clip.sequence.boxes[frame_id]
+                crop_box = jitter_box(box, center_jitter, scale_jitter, rng)
+                try:
+                    crop, window = crop_and_resize(image, crop_box, factor, size)
+                except ValueError:  # jittered box too small for a 1-pixel crop (official step 3)
+                    return None
+                if not crop_has_content(window, image.shape[:2], size, cfg.patch_size):
+                    return None
+                label = box_to_crop(box, crop_box, window[2], size) if key == "pixel_values" else None
+                if grayscale:
+                    crop = to_grayscale(crop)
+                brightness = rng.uniform(1 - aug.brightness_jitter, 1 + aug.brightness_jitter)
+                tensor = to_tensor_with_brightness(crop, brightness)
+                flip = clip_flip if aug.flip_mode == "clip" else rng.random() < aug.flip_probability
+                if flip:
+                    tensor, label = flip_crop(tensor, label)
+                crops.append((tensor - self.mean) / self.std)
+                if label is not None:
+                    labels.append(label)
+            item[key] = torch.stack(crops)
+        item["labels"] = box_convert(torch.as_tensor(np.stack(labels), dtype=torch.float32), "xywh", "xyxy")
+        return item
+
+
+def collate_clips(items: list[dict]) -> dict:
+    """Stack clips into a batch: ``template_pixel_values`` ``(B, T, 3, s, s)``, ``pixel_values``
+    ``(B, N, 3, S, S)``, ``labels`` ``(B, N, 4)``; the counters are summed into ints."""
+    batch = {key: torch.stack([item[key] for item in items]) for key in ("template_pixel_values", "pixel_values", "labels")}
+    for key in ("unreadable_frames", "rejected_samples"):
+        batch[key] = sum(item[key] for item in items)
+    return batch
+
+
+__all__ = ["TrackingClipDataset", "collate_clips"]

@@ -1,0 +1,21 @@
+"""Training of ODTrack: configuration, optimiser and schedules, and the Accelerate loop."""
+
+from .arguments import DatasetSpec, TrainingConfig
+from .loop import JSONLTracker, TrainingResult, TrainingState, build_model, list_checkpoints, read_log, train
+from .optim import build_optimizer, build_scheduler, ce_keep_rate, parameter_groups
+
+__all__ = [
+    "DatasetSpec",
+    "JSONLTracker",
+    "TrainingConfig",
+    "TrainingResult",
+    "TrainingState",
+    "build_model",
+    "build_optimizer",
+    "build_scheduler",
+    "ce_keep_rate",
+    "list_checkpoints",
+    "parameter_groups",
+    "read_log",
+    "train",
+]

@@ -1,0 +1,419 @@
+"""The ODTrack training loop on Accelerate: one process per device, any launcher Accelerate supports.
+
+One optimiser step takes ``gradient_accumulation_steps`` batches of clips per process. For each batch
+the model runs the whole clip (``pixel_values`` ``(B, N, 3, S, S)``): the temporal token starts fresh
+and is carried from search frame to search frame inside the call, so clips never share a token.
+
+Resume is exact: a checkpoint holds the model, optimiser, scheduler, every process's RNG states, the
+clip sampler's position and the step counters, and the data of sample ``i`` depends only on
+``(seed, rank, i)``. Checkpoints are written to ``step_<n>.partial`` and renamed when complete, so a run
+killed while saving resumes from the previous one.
+"""
+
+import dataclasses
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.tracking import GeneralTracker, on_main_process
+from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set_seed
+from huggingface_hub import ModelCard, ModelCardData
+from tqdm.auto import tqdm
+
+from ..configuration_odtrack import odtrack_preset
+from ..conversion import load_mae_backbone
+from ..data.collate import TrackingClipDataset, collate_clips
+from ..data.sampling import CausalClipSampler
+from ..image_processing_odtrack import ODTrackImageProcessor
+from ..loss_odtrack import ODTrackLoss
+from ..modeling_odtrack import ODTrackModel
+from ..processing_odtrack import ODTrackProcessor
+from .arguments import TrainingConfig
+from .optim import build_optimizer, build_scheduler, ce_keep_rate
+
+logger = get_logger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PATTERN = re.compile(r"step_(\d+)")
+PARTIAL_SUFFIX = ".partial"
+LOG_FILE = Path("logs") / "train.jsonl"
+MODEL_DIR = "model"
+
+
+@dataclass
+class TrainingState:
+    """Step counter and data counters, saved with every checkpoint (identical on every process).
+
+    Attributes:
+        step: optimiser steps taken, skipped ones included.
+        skipped_steps: steps whose update was not applied (non-finite loss or gradient).
+        unreadable_frames: clips dropped because a frame could not be read.
+        rejected_samples: clips dropped by the crop validity check.
+    """
+
+    step: int = 0
+    skipped_steps: int = 0
+    unreadable_frames: int = 0
+    rejected_samples: int = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        for key, value in state.items():
+            setattr(self, key, int(value))
+
+
+@dataclass
+class TrainingResult:
+    """What [`train`] returns: the trained (unwrapped) model, the final counters and the output folder."""
+
+    model: ODTrackModel
+    state: TrainingState
+    output_dir: Path
+
+
+class JSONLTracker(GeneralTracker):
+    """Accelerate tracker writing one JSON object per logged step (``{"step": n, ...}``) to a file."""
+
+    name = "jsonl"
+    requires_logging_directory = False
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self._file = None
+
+    @property
+    def tracker(self):
+        return self._file
+
+    @on_main_process
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a")
+
+    @on_main_process
+    def store_init_configuration(self, values: dict) -> None:
+        (self.path.parent / "training_config.json").write_text(json.dumps(values, indent=2))
+
+    @on_main_process
+    def log(self, values: dict, step: int | None = None, **kwargs) -> None:
+        self._file.write(json.dumps({"step": step, **values}) + "\n")
+        self._file.flush()
+
+    @on_main_process
+    def finish(self) -> None:
+        self._file.close()
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The records of a ``train.jsonl`` log."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def build_model(config: TrainingConfig) -> ODTrackModel:
+    """The model to train: ``model_name_or_path``, else the preset with MAE backbone weights
+    (``mae_checkpoint``), else the preset with random weights; ``model_config`` overrides config fields."""
+    if config.model_name_or_path:
+        return ODTrackModel.from_pretrained(config.model_name_or_path, **config.model_config)
+    model = ODTrackModel(odtrack_preset(config.model_preset, **config.model_config))
+    if config.mae_checkpoint:
+        load_mae_backbone(model, config.mae_checkpoint)
+    return model
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints under ``output_dir/checkpoints``, oldest first."""
+    root = Path(output_dir) / CHECKPOINT_DIR
+    found = [p for p in root.iterdir() if p.is_dir() and CHECKPOINT_PATTERN.fullmatch(p.name)] if root.is_dir() else []
+    return sorted(found, key=lambda p: int(CHECKPOINT_PATTERN.fullmatch(p.name)[1]))
+
+
+def _checkpoint_to_resume(config: TrainingConfig) -> Path | None:
+    existing = list_checkpoints(config.output_dir)
+    if config.resume_from_checkpoint is None:
+        if existing:
+            raise ValueError(
+                f"{config.output_dir} already holds checkpoints (newest {existing[-1].name}); set "
+                "resume_from_checkpoint to 'latest' to continue that run, or choose a new output_dir."
+            )
+        return None
+    if config.resume_from_checkpoint == "latest":
+        return existing[-1] if existing else None
+    path = Path(config.resume_from_checkpoint)
+    if not (path / "custom_checkpoint_0.pkl").is_file():
+        raise ValueError(f"resume_from_checkpoint: {path} is not a checkpoint folder written by odtrack train.")
+    return path
+
+
+def _save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int) -> None:
+    root = output_dir / CHECKPOINT_DIR
+    final = root / f"step_{step:08d}"
+    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    # an explicit folder, not automatic_checkpoint_naming: checkpoints are named by step, and the
+    # counter behind automatic names (project_configuration.iteration) is not restored by load_state
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)  # from a later step of a run resumed at an earlier checkpoint
+        partial.rename(final)
+        for old in list_checkpoints(output_dir)[:-keep]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def _apply_update(accelerator: Accelerator, model, optimizer, max_grad_norm: float) -> tuple[bool, torch.Tensor | None]:
+    """Clip the (synchronised) gradients and step; returns whether the update was applied, and the norm."""
+    grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    norm_finite = grad_norm is None or bool(torch.isfinite(grad_norm))  # None: DeepSpeed clips itself
+    if norm_finite or accelerator.scaler is not None:
+        # fp16: the grad scaler skips overflowed steps itself and lowers its scale
+        optimizer.step()
+    return norm_finite and not optimizer.step_was_skipped, grad_norm
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop records after ``step``: the interrupted run logged them, the resumed run logs them again."""
+    if path.is_file():
+        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def _flat_config(values: dict[str, Any]) -> dict[str, Any]:
+    """Trackers such as TensorBoard take scalar hyper-parameters only: encode the rest as JSON."""
+    return {k: v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v) for k, v in values.items()}
+
+
+def _write_model_card(model_dir: Path, config: TrainingConfig, state: TrainingState, steps_per_epoch: int) -> None:
+    if config.model_name_or_path:
+        init = f"fine-tuned from `{config.model_name_or_path}`"
+    elif config.mae_checkpoint:
+        init = f"backbone initialised from the MAE weights `{config.mae_checkpoint}`"
+    else:
+        init = "initialised at random"
+    data = "\n".join(
+        f"- `{spec.type}` at `{spec.root}`, ratio {spec.ratio:g}" + (f", {spec.options}" if spec.options else "")
+        for spec in config.datasets
+    )
+    content = f"""---
+{ModelCardData(library_name="transformers", tags=["odtrack", "visual-object-tracking", "odtrack-hf"]).to_yaml()}
+---
+
+# ODTrack model trained with odtrack-hf
+
+An ODTrack tracker ({init}), trained with `odtrack train` for {state.step:,} optimiser steps
+({steps_per_epoch:,} steps per epoch of {config.samples_per_epoch:,} clips).
+
+Training data:
+{data}
+
+Skipped updates (non-finite loss or gradient): {state.skipped_steps}. Clips dropped for unreadable
+frames: {state.unreadable_frames}; rejected by the crop check: {state.rejected_samples}.
+The full training configuration is in `training_config.json`.
+
+## Usage
+
+```python
+from transformers import pipeline
+import odtrack_hf  # registers the model and the pipeline
+
+tracker = pipeline("object-tracking", model="<this folder>")
+```
+
+Describe the intended use, the evaluation results and the limitations here before sharing the model.
+"""
+    ModelCard(content).save(model_dir / "README.md")
+
+
+def train(config: TrainingConfig) -> TrainingResult:
+    """Train ODTrack as ``config`` says, continuing from a checkpoint where ``resume_from_checkpoint`` finds
+    one, and write the final model (``save_pretrained`` + processor + model card) to ``output_dir/model``.
+
+    Run it in every process of a launch (``accelerate launch``, ``torchrun``, or a single process).
+    """
+    output_dir = Path(config.output_dir)
+    checkpoint = _checkpoint_to_resume(config)
+    # open the datasets first: a wrong path fails before anything is set up or written
+    sources = [spec.build() for spec in config.datasets]
+    trackers: list = [JSONLTracker(output_dir / LOG_FILE)]
+    if is_tensorboard_available():
+        trackers.append("tensorboard")
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        # stepped by hand once per optimiser step (skipped ones too), so that epochs stay aligned
+        step_scheduler_with_optimizer=False,
+        log_with=trackers,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+    )
+
+    set_seed(config.seed)  # the same initial weights in every process
+    model = build_model(config)
+    model_config = model.config
+    set_seed(config.seed, device_specific=True)  # independent stochastic depth per process (official: seed + rank)
+    model.train()
+
+    clips_per_step = config.per_device_train_batch_size * accelerator.num_processes * config.gradient_accumulation_steps
+    steps_per_epoch = config.samples_per_epoch // clips_per_step
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"samples_per_epoch ({config.samples_per_epoch}) is smaller than one optimiser step "
+            f"({clips_per_step} clips = batch x processes x accumulation)."
+        )
+    total_steps = config.num_epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+
+    sampler = CausalClipSampler(
+        sources,
+        [spec.ratio for spec in config.datasets],
+        num_templates=model_config.num_templates,
+        num_search_frames=model_config.num_search_frames,
+        max_sample_interval=config.max_sample_interval,
+        min_sequence_length=config.min_sequence_length,
+        seed=config.seed,
+        rank=accelerator.process_index,
+    )
+    dataset = TrackingClipDataset(sampler, model_config, config.augmentation)
+    optimizer = build_optimizer(model, config.learning_rate, config.backbone_learning_rate_multiplier, config.weight_decay)
+    scheduler = build_scheduler(optimizer, steps_per_epoch, config.lr_drop_epoch, config.lr_drop_factor)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    state = TrainingState()
+    accelerator.register_for_checkpointing(sampler, state)
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        logger.info(f"Resumed from {checkpoint} at step {state.step}", main_process_only=True)
+    if accelerator.is_main_process:
+        _truncate_log(output_dir / LOG_FILE, state.step)
+    accelerator.init_trackers("odtrack", config=_flat_config(config.to_dict()))
+
+    # the sampler yields this process's sample indices from its restored position; the DataLoader gets
+    # its own generator so that starting it does not consume the global RNG (resume stays exact)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=config.per_device_train_batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        collate_fn=collate_clips,
+        pin_memory=accelerator.device.type == "cuda",
+        generator=torch.Generator(),
+    )
+    batches = iter(loader)
+    loss_fn = ODTrackLoss(model_config)
+    final_keep_rate = model_config.ce_keep_ratios[0] if model_config.use_candidate_elimination else None
+    progress = tqdm(
+        total=total_steps, initial=state.step, desc="train", unit="step", disable=not accelerator.is_main_process
+    )
+
+    while state.step < total_steps:
+        started = time.perf_counter()
+        epoch = state.step // steps_per_epoch + 1
+        keep_rate = None
+        if final_keep_rate is not None:
+            keep_rate = ce_keep_rate(epoch, config.ce_start_epoch, config.ce_warmup_epochs, final_keep_rate)
+        log_now = (state.step + 1) % config.logging_steps == 0 or state.step + 1 == total_steps
+        finite, applied, grad_norm, stats = True, False, None, []
+        for _ in range(config.gradient_accumulation_steps):
+            batch = next(batches)
+            sampler.advance(config.per_device_train_batch_size)
+            labels = batch["labels"].to(accelerator.device)
+            with accelerator.accumulate(model):
+                buffers = [buffer.detach().clone() for buffer in model.buffers()]
+                outputs = model(
+                    pixel_values=batch["pixel_values"].to(accelerator.device),
+                    template_pixel_values=batch["template_pixel_values"].to(accelerator.device),
+                    labels=labels,
+                    ce_keep_rate=keep_rate,
+                )
+                # one collective per batch: every process learns whether any loss was non-finite, and
+                # all skip the update together (DDP would hang if only some ran backward)
+                flags = accelerator.reduce(
+                    torch.tensor(
+                        [float(not torch.isfinite(outputs.loss)), batch["unreadable_frames"], batch["rejected_samples"]],
+                        device=accelerator.device,
+                    ),
+                    "sum",
+                )
+                state.unreadable_frames += int(flags[1])
+                state.rejected_samples += int(flags[2])
+                if flags[0] > 0:
+                    finite = False
+                    for buffer, saved in zip(model.buffers(), buffers):  # undo this forward's BatchNorm update
+                        buffer.copy_(saved)
+                if finite:
+                    accelerator.backward(outputs.loss)
+                    if log_now:
+                        stats.append(loss_fn.components(outputs, labels))
+                if accelerator.sync_gradients:
+                    if finite:
+                        applied, grad_norm = _apply_update(accelerator, model, optimizer, config.max_grad_norm)
+                    optimizer.zero_grad()
+        learning_rates = scheduler.get_last_lr()  # the rates this step used (head, backbone)
+        scheduler.step()
+        state.step += 1
+        if not applied:
+            state.skipped_steps += 1
+            logger.warning(
+                f"Step {state.step}: non-finite {'gradient' if finite else 'loss'}; the update was skipped "
+                f"({state.skipped_steps} so far).",
+                main_process_only=True,
+            )
+        samples_per_second = clips_per_step / (time.perf_counter() - started)
+        progress.update(1)
+        progress.set_postfix(loss=f"{outputs.loss.item():.4f}", samples_s=f"{samples_per_second:.1f}")
+        if log_now:
+            record = {
+                "epoch": epoch,
+                "lr_head": learning_rates[0],
+                "lr_backbone": learning_rates[1],
+                "ce_keep_rate": 1.0 if keep_rate is None else keep_rate,
+                "samples_per_second": samples_per_second,
+                "skipped_steps": state.skipped_steps,
+                "unreadable_frames": state.unreadable_frames,
+                "rejected_samples": state.rejected_samples,
+            }
+            if stats:
+                names = list(stats[0])
+                means = torch.stack([torch.stack([s[name] for s in stats]).mean() for name in names])
+                record.update(zip(names, accelerator.reduce(means, "mean").tolist()))
+                if grad_norm is not None:  # None where the engine clips itself (DeepSpeed)
+                    record["grad_norm"] = float(grad_norm)
+            accelerator.log(record, step=state.step)
+        if state.step % config.save_steps == 0 or state.step == total_steps:
+            _save_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
+    progress.close()
+
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    model_dir = output_dir / MODEL_DIR
+    unwrapped.save_pretrained(
+        model_dir, is_main_process=accelerator.is_main_process, state_dict=accelerator.get_state_dict(model)
+    )
+    if accelerator.is_main_process:
+        processor = ODTrackProcessor(
+            ODTrackImageProcessor(),
+            template_factor=model_config.template_factor,
+            template_size=model_config.template_size,
+            search_factor=model_config.search_factor,
+            search_size=model_config.search_size,
+        )
+        processor.save_pretrained(model_dir)
+        (model_dir / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        _write_model_card(model_dir, config, state, steps_per_epoch)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return TrainingResult(unwrapped, state, output_dir)
+
+
+__all__ = ["JSONLTracker", "TrainingResult", "TrainingState", "build_model", "list_checkpoints", "read_log", "train"]
