@@ -250,10 +250,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
     from .data.synthetic import add_generate_parser
+    from .evaluation.attention_maps import add_attention_parser
+    from .evaluation.profile import add_profile_parser
+    from .evaluation.runner import add_eval_parser
     from .model_card import add_card_parser
     from .training.cli import add_train_parser
 
-    for add in (_add_convert, _add_track, _add_demo, add_generate_parser, add_card_parser, add_train_parser):
+    for add in (
+        _add_convert,
+        _add_track,
+        _add_demo,
+        add_generate_parser,
+        add_card_parser,
+        add_train_parser,
+        add_eval_parser,
+        add_profile_parser,
+        add_attention_parser,
+    ):
         add(subparsers)
     return parser
 

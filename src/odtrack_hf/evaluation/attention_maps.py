@@ -1,0 +1,248 @@
+"""Attention of the temporal token over the search region (the paper's Fig. 6), drawn on the search crop.
+
+The tracker runs as usual (one :class:`~odtrack_hf.ODTrackInferenceSession` step per frame). On the frames asked
+for, the model is called with ``output_attentions=True`` and the temporal token's attention row of one block is
+taken, averaged over heads, and its search columns are put back on the search grid. With candidate elimination,
+blocks after an eliminating block see fewer search tokens, in score order: each column is mapped back to its
+raster position, and eliminated positions are NaN (they take no part in that block).
+
+The model output carries the attentions but not the raster index of each search column, so
+:func:`record_attentions` reads it from the input of each block with a forward pre-hook; nothing in the session or
+the model changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from ..modeling_odtrack import ODTrackModel
+    from ..processing_odtrack import ODTrackProcessor
+
+
+@dataclass
+class StepAttentions:
+    """What one model call saw.
+
+    Attributes:
+        attentions: per block ``(B, heads, L_i, L_i)`` (separate attention: ``(B, heads, 1, L)``).
+        search_indices: per block ``(B, n_i)`` raster index of each search column of ``attentions[i]`` (the last
+            ``n_i`` columns).
+    """
+
+    attentions: tuple[torch.Tensor, ...]
+    search_indices: tuple[torch.Tensor, ...]
+
+
+@contextmanager
+def record_attentions(model: ODTrackModel) -> Iterator[list[StepAttentions]]:
+    """While active, every forward of ``model`` computes attentions and appends a :class:`StepAttentions`."""
+    calls: list[StepAttentions] = []
+    search_indices: list[torch.Tensor] = []
+
+    def ask_for_attentions(module, args, kwargs):
+        search_indices.clear()
+        return args, {**kwargs, "output_attentions": True}
+
+    def keep_search_index(module, args, kwargs):
+        search_indices.append(args[1] if len(args) > 1 else kwargs["search_index"])
+
+    def keep_outputs(module, args, outputs):
+        calls.append(StepAttentions(tuple(outputs.attentions), tuple(search_indices)))
+
+    handles = [
+        model.register_forward_pre_hook(ask_for_attentions, with_kwargs=True),
+        model.register_forward_hook(keep_outputs),
+        *(layer.register_forward_pre_hook(keep_search_index, with_kwargs=True) for layer in model.encoder.layers),
+    ]
+    try:
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def temporal_token_attention(attention: torch.Tensor, search_index: torch.Tensor, grid_size: int) -> torch.Tensor:
+    """The temporal token's attention to each search position, averaged over heads.
+
+    Args:
+        attention: ``(B, heads, L, L)`` or ``(B, heads, 1, L)`` probabilities of one block; the token is row 0 and
+            the search tokens are the last ``n`` columns.
+        search_index: ``(B, n)`` raster index of each of those columns.
+        grid_size: side of the search token grid.
+
+    Returns:
+        ``(B, grid_size, grid_size)`` float32, NaN where the search token was eliminated before this block.
+    """
+    num_search = search_index.shape[1]
+    row = attention[:, :, 0, -num_search:].float().mean(dim=1)  # (B, n)
+    grid = row.new_full((row.shape[0], grid_size * grid_size), float("nan"))
+    grid.scatter_(1, search_index.to(row.device, torch.int64), row)
+    return grid.reshape(-1, grid_size, grid_size)
+
+
+@dataclass
+class AttentionMap:
+    """The temporal token's attention on one frame.
+
+    Attributes:
+        frame_index: index of the frame in the video.
+        crop: ``(S, S, 3)`` uint8 RGB search crop the model saw.
+        grid: ``(H, W)`` attention per search token (heads averaged), NaN for eliminated tokens.
+        box: the tracked box ``(x, y, w, h)`` in image pixels.
+    """
+
+    frame_index: int
+    crop: np.ndarray
+    grid: np.ndarray
+    box: list[float]
+
+
+def track_attention_maps(
+    model: ODTrackModel,
+    processor: ODTrackProcessor,
+    frames: Iterable[Any],
+    box: list[float],
+    frame_indices: Collection[int],
+    layer: int = -1,
+    max_templates: int | None = None,
+) -> list[AttentionMap]:
+    """Track one object from ``box`` on the first frame and return the temporal token's attention on the frames
+    ``frame_indices`` (>= 1: frame 0 initialises the tracker without running the model).
+
+    Args:
+        model, processor: the tracker (model in eval mode).
+        frames: the video's frames (anything :meth:`ODTrackInferenceSession.track` takes); read up to the last
+            frame asked for.
+        box: ``(x, y, w, h)`` of the object on frame 0.
+        frame_indices: frames to return.
+        layer: block whose attention is taken (negative counts from the last; default the last).
+        max_templates: template memory bound (default: the official memory).
+
+    Raises:
+        ValueError: frame 0 or a negative index, a frame past the end of the video, or a block that does not exist.
+    """
+    wanted = sorted(set(frame_indices))
+    if not wanted or wanted[0] < 1:
+        raise ValueError(
+            "attention frames must be >= 1: frame 0 initialises the tracker from the box and does not run the model."
+        )
+    num_layers = model.config.num_hidden_layers
+    if not -num_layers <= layer < num_layers:
+        raise ValueError(f"--layer {layer} does not exist: the model has {num_layers} blocks (0..{num_layers - 1}).")
+    session = processor.init_tracking_session(model, max_templates=max_templates)
+    maps, current = [], box
+    last_index = -1
+    for index, frame in enumerate(frames):
+        last_index = index
+        if index not in wanted:
+            current = session.track(frame, [box] if index == 0 else None).boxes[0].tolist()
+        else:
+            crop = processor(images=frame, boxes=[current], mode="search", do_rescale=False, do_normalize=False)
+            with record_attentions(model) as calls:
+                current = session.track(frame).boxes[0].tolist()
+            step = calls[-1]
+            grid = temporal_token_attention(
+                step.attentions[layer], step.search_indices[layer], model.config.search_feat_size
+            )
+            image = crop["pixel_values"][0].permute(1, 2, 0).to(torch.uint8).numpy()
+            maps.append(AttentionMap(index, image, grid[0].cpu().numpy(), current))
+        if index == wanted[-1]:
+            return maps
+    raise ValueError(f"the video has {last_index + 1} frames; frame {wanted[-1]} does not exist.")
+
+
+def attention_overlay(crop: np.ndarray, grid: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The grid, scaled from its minimum (0) to its maximum (1) and coloured with matplotlib's ``jet``, blended
+    over the crop.
+
+    Each token covers its patch (nearest-neighbour upsampling); eliminated tokens (NaN) show as 0.
+    Returns an ``(S, S, 3)`` uint8 image the size of the crop.
+    """
+    from matplotlib import colormaps
+    from PIL import Image
+
+    low, high = np.nanmin(grid), np.nanmax(grid)
+    values = (grid - low) / (high - low) if high > low else np.zeros_like(grid)
+    values = np.nan_to_num(values, nan=0.0).astype(np.float32)
+    height, width = crop.shape[:2]
+    heat = np.asarray(Image.fromarray(values).resize((width, height), Image.NEAREST))
+    colours = colormaps["jet"](heat)[..., :3] * 255.0
+    return ((1.0 - alpha) * crop + alpha * colours).round().clip(0, 255).astype(np.uint8)
+
+
+def save_attention_maps(maps: Iterable[AttentionMap], output_dir: str | PathLike[str]) -> list[Path]:
+    """Write ``frame_<index>.png`` (the overlay, the size of the search crop) per map; returns the paths."""
+    from PIL import Image
+
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for item in maps:
+        path = folder / f"frame_{item.frame_index:06d}.png"
+        Image.fromarray(attention_overlay(item.crop, item.grid)).save(path)
+        paths.append(path)
+    return paths
+
+
+def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``odtrack attention``."""
+    from ..cli import _add_model_arguments
+
+    parser = subparsers.add_parser(
+        "attention",
+        help="draw the temporal token's attention over the search region on chosen frames (paper Fig. 6)",
+        description="Track an object and, on the chosen frames, write frame_<index>.png: the search crop with "
+        "the temporal token's attention (one block, heads averaged) blended over it. Tokens removed by candidate "
+        "elimination before that block show as zero.",
+    )
+    parser.add_argument("input", type=Path, help="video file, or a sequence folder (frames + groundtruth.txt)")
+    parser.add_argument("--box", metavar="X,Y,W,H", help="box on the first frame (default for a folder: its first row)")
+    parser.add_argument("--frames", required=True, help="comma-separated frame indices >= 1, e.g. 1,10,20")
+    parser.add_argument("--layer", type=int, default=-1, help="block to show (default -1: the last)")
+    parser.add_argument("--output-dir", type=Path, required=True, help="folder for the PNG files")
+    _add_model_arguments(parser)
+    parser.set_defaults(func=run_attention)
+    return parser
+
+
+def run_attention(args: argparse.Namespace) -> None:
+    """Run ``odtrack attention`` with parsed arguments."""
+    from ..cli import _load_tracker, _parse_box
+
+    try:
+        frame_indices = [int(text) for text in args.frames.split(",")]
+    except ValueError:
+        raise ValueError(f"--frames {args.frames!r} must be comma-separated integers, e.g. 1,10,20.") from None
+    if args.input.is_dir():
+        from ..data.sources import read_sequence_folder
+
+        sequence = read_sequence_folder(args.input, args.input.name)
+        box = _parse_box(args.box) if args.box else sequence.boxes[0].tolist()
+        frames: Iterable[Any] = (sequence.load_frame(index) for index in range(len(sequence)))
+    else:
+        from ..video_io import read_video_frames
+
+        if not args.box:
+            raise ValueError("--box X,Y,W,H is required for a video (a sequence folder has its own first box).")
+        box, frames = _parse_box(args.box), read_video_frames(args.input)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA is not available on this machine; use --device cpu.")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, processor = _load_tracker(args.model, device)
+    maps = track_attention_maps(model, processor, frames, box, frame_indices, args.layer, args.max_templates)
+    paths = save_attention_maps(maps, args.output_dir)
+    block = args.layer % model.config.num_hidden_layers
+    print(
+        f"Wrote {len(paths)} attention maps (temporal token over the search crop, block {block}, heads averaged) "
+        f"to {args.output_dir}: " + ", ".join(path.name for path in paths)
+    )
