@@ -73,3 +73,13 @@ def test_train_example(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "model in" in result.stdout
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+
+def test_evaluate_folder_example(tmp_path):
+    args = ["--root", str(tmp_path / "data"), "--split", "heldout", "--output-dir", str(tmp_path / "out")]
+    result = _run("evaluate_folder.py", *args, "--make-data", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 sequences tracked" in result.stdout and "'auc':" in result.stdout
+    assert (tmp_path / "out" / "metrics.json").is_file()
+    again = _run("evaluate_folder.py", *args, cwd=tmp_path)  # resumes: nothing left to track
+    assert again.returncode == 0 and "0 sequences tracked, 2 already finished" in again.stdout
