@@ -220,3 +220,13 @@ def test_command_line(tmp_path, capsys):
     )
     with pytest.raises(ValueError, match="min_frames"):
         bad.func(bad)
+
+
+def test_plans_never_draw_an_empty_target_category():
+    """Regression: the target category was re-drawn for every candidate sprite, so the candidate list
+    could come out empty (train sequence 217 of seed 0 failed with 'high <= 0')."""
+    from odtrack_hf.data.synthetic import GenerationConfig, plan_sequence
+
+    small = GenerationConfig(min_frames=8, max_frames=8, min_size=(96, 72), max_size=(96, 72))
+    for index in range(200, 240):
+        plan_sequence("train", index, 0, small)

@@ -756,7 +756,8 @@ def _pick_target(rng: np.random.Generator, split: str) -> Sprite:
         return _patch_sprite(rng, split, _shapes(split))
     objects = object_sprites(split)
     categories = sorted({s.category for s in objects})
-    members = [s for s in objects if s.category == categories[rng.integers(len(categories))]]
+    category = categories[rng.integers(len(categories))]  # drawn once: every category equally likely
+    members = [s for s in objects if s.category == category]
     return members[rng.integers(len(members))]
 
 
@@ -1075,6 +1076,14 @@ def _plan_background(
         size = (max(1, round(canvas_w * factor)), max(1, round(canvas_h * factor)))
         canvases = [c.resize(size, Image.LANCZOS) for c in canvases]
         windows = windows * factor
+    # rounding of the downscaled canvas (and path overshoot) can push a window past the edge, which PIL
+    # refuses: move it back inside
+    limits = np.array(canvases[0].size, dtype=float)
+    for axis in (0, 1):
+        low, high = windows[:, axis], windows[:, axis + 2]
+        shift = np.minimum(0.0, limits[axis] - high) - np.minimum(0.0, low)
+        windows[:, axis] = np.maximum(0.0, low + shift)
+        windows[:, axis + 2] = np.minimum(limits[axis], high + shift)
     background = _Background(source, kind, canvases, canvas_index, windows, moving)
     if clutter:
         # The target's size in canvas pixels, at the mean zoom.
