@@ -1,8 +1,14 @@
 """Time one ODTrack tracking step and print ratios measured side by side in one run.
 
 One step = the model forward for one search crop with the tracker's templates (ODTrack-B: 384-px
-search, 192-px templates, concat attention + candidate elimination, fp32, eval mode). Printed:
-sdpa vs eager attention, and the achieved GFLOP/s as a fraction of a same-run fp32 matmul.
+search, 192-px templates, concat attention + candidate elimination, eval mode). Printed, all timed in
+interleaved rounds of the same run:
+
+- sdpa (fast path) vs eager (faithful written-out softmax, as the official code), fp32, with the max
+  abs difference of their outputs;
+- bf16 under ``torch.autocast`` (float32 weights) and with bf16 weights, vs fp32 sdpa, with their
+  max abs difference;
+- achieved GFLOP/s (``torch.utils.flop_counter``) as a fraction of a same-run fp32 2048^3 matmul.
 
     python benchmarks/model_step.py --preset odtrack-base --templates 3 --threads 2 --repeats 5
 """
@@ -10,29 +16,22 @@ sdpa vs eager attention, and the achieved GFLOP/s as a fraction of a same-run fp
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import copy
 
 import torch
+from _timing import interleaved_medians, machine_line, matmul_fn
 from torch.utils.flop_counter import FlopCounterMode
 
 from odtrack_hf import ODTrackModel, odtrack_preset
 
-
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+COMPARED = ("pred_boxes", "score_map", "size_map", "offset_map", "temporal_token")
 
 
-def _matmul_gflops(repeats: int) -> float:
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    seconds = _median_seconds(lambda: a @ b, repeats)
-    return 2 * 2048**3 / seconds / 1e9
+def max_abs_differences(outputs, reference) -> str:
+    """Max abs difference of each compared output, e.g. ``pred_boxes 1.2e-06, score_map ...``."""
+    return ", ".join(
+        f"{k} {(getattr(outputs, k).float() - getattr(reference, k).float()).abs().max().item():.1e}" for k in COMPARED
+    )
 
 
 def main() -> None:
@@ -47,27 +46,46 @@ def main() -> None:
 
     config = odtrack_preset(args.preset)
     model = ODTrackModel(config).eval()
+    eager = copy.deepcopy(model)
+    eager.set_attn_implementation("eager")
+    bf16_weights = copy.deepcopy(model).to(torch.bfloat16)
     search = torch.randn(1, 3, config.search_size, config.search_size)
     templates = torch.randn(1, args.templates, 3, config.template_size, config.template_size)
 
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(search, templates)
-    gflop = counter.get_total_flops() / 1e9
+    def autocast_step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(search, templates)
 
-    results = {}
-    for implementation in ("eager", "sdpa"):
-        model.set_attn_implementation(implementation)
-        with torch.inference_mode():
-            results[implementation] = _median_seconds(lambda: model(search, templates), args.repeats)
-    matmul = _matmul_gflops(args.repeats)
+    variants = {
+        "eager fp32": lambda: eager(search, templates),
+        "sdpa fp32": lambda: model(search, templates),
+        "sdpa bf16 autocast": autocast_step,
+        "sdpa bf16 weights": lambda: bf16_weights(search.bfloat16(), templates.bfloat16()),
+    }
+    matmul, matmul_gflop = matmul_fn()
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            model(search, templates)
+        gflop = counter.get_total_flops() / 1e9
+        reference = variants["sdpa fp32"]()
+        differences = {
+            name: max_abs_differences(fn(), reference) for name, fn in variants.items() if name != "sdpa fp32"
+        }
+        seconds = interleaved_medians({**variants, "fp32 matmul": matmul}, args.repeats)
+    matmul_rate = matmul_gflop / seconds.pop("fp32 matmul")
 
-    print(f"{args.preset}: {args.templates} templates, {config.search_size}-px search, {args.threads} threads, fp32")
-    print(f"  FLOPs per step: {gflop:.1f} GFLOP")
-    for name, seconds in results.items():
-        rate = gflop / seconds
-        print(f"  {name:5s}: {seconds * 1e3:8.1f} ms/step  {rate:6.1f} GFLOP/s  = {rate / matmul:.2f} x fp32 matmul")
-    print(f"  fp32 matmul 2048^3: {matmul:.1f} GFLOP/s")
-    print(f"  sdpa / eager speed-up: {results['eager'] / results['sdpa']:.2f}x")
+    print(f"{args.preset}: {args.templates} templates, {config.search_size}-px search, attn_type={config.attn_type}, "
+          f"CE layers {config.ce_layers}")
+    print(f"  {machine_line(args.threads)}")
+    print(f"  FLOPs per step: {gflop:.1f} GFLOP; fp32 2048^3 matmul: {matmul_rate:.1f} GFLOP/s")
+    fp32 = seconds["sdpa fp32"]
+    for name, value in seconds.items():
+        rate = gflop / value
+        print(f"  {name:19s}: {value * 1e3:8.1f} ms/step  {rate:6.1f} GFLOP/s = {rate / matmul_rate:.2f} x fp32 matmul  "
+              f"speed {fp32 / value:.2f}x sdpa fp32")
+    for name, diff in differences.items():
+        print(f"  max |{name} - sdpa fp32|: {diff}")
+    print(f"  sdpa / eager speed-up (fp32): {seconds['eager fp32'] / fp32:.2f}x")
 
 
 if __name__ == "__main__":

@@ -249,6 +249,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, tiny_inputs):
     assert {"config.json", "model.safetensors"} <= {p.name for p in tmp_path.iterdir()}
     loaded = AutoModel.from_pretrained(tmp_path)
     assert isinstance(loaded, ODTrackModel) and not loaded.training
+    assert not loaded.embeddings.pretrain_position_embeddings.requires_grad  # still frozen after loading
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     with torch.no_grad():

@@ -70,6 +70,58 @@ class ODTrackOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
+@dataclass
+class ODTrackTemplateCache:
+    r"""The template path of a separate-attention model, computed once by [`ODTrackModel.encode_templates`].
+
+    With ``attn_type="separate"`` template tokens attend only to template tokens, so their hidden
+    states, keys and values in every block depend only on the template crops: not on the search
+    frame, nor on the temporal token. Pass the cache as ``template_cache=`` to reuse them for every
+    frame tracked with the same templates.
+
+    Args:
+        keys: per block, ``(B, heads, T * Nz, d)`` keys of the template tokens.
+        values: per block, ``(B, heads, T * Nz, d)`` values of the template tokens.
+        hidden_states: ``(B, T * Nz, C)`` template tokens after the last block (before the final LayerNorm).
+        num_templates: ``T``.
+    """
+
+    keys: tuple[torch.Tensor, ...]
+    values: tuple[torch.Tensor, ...]
+    hidden_states: torch.Tensor
+    num_templates: int
+
+    @property
+    def batch_size(self) -> int:
+        return self.hidden_states.shape[0]
+
+    def split(self) -> list["ODTrackTemplateCache"]:
+        """One cache per batch row (e.g. per tracked object)."""
+        return [
+            ODTrackTemplateCache(
+                keys=tuple(key[row : row + 1] for key in self.keys),
+                values=tuple(value[row : row + 1] for value in self.values),
+                hidden_states=self.hidden_states[row : row + 1],
+                num_templates=self.num_templates,
+            )
+            for row in range(self.batch_size)
+        ]
+
+    @classmethod
+    def concatenate(cls, caches: "list[ODTrackTemplateCache]") -> "ODTrackTemplateCache":
+        """Stack caches with the same number of templates along the batch axis."""
+        if len({cache.num_templates for cache in caches}) != 1:
+            raise ValueError("Only caches with the same number of templates can share a forward.")
+        if len(caches) == 1:
+            return caches[0]
+        return cls(
+            keys=tuple(torch.cat(per_block) for per_block in zip(*(cache.keys for cache in caches))),
+            values=tuple(torch.cat(per_block) for per_block in zip(*(cache.values for cache in caches))),
+            hidden_states=torch.cat([cache.hidden_states for cache in caches]),
+            num_templates=caches[0].num_templates,
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # Embeddings
 # --------------------------------------------------------------------------------------------------
@@ -126,22 +178,31 @@ class ODTrackEmbeddings(nn.Module):
             torch.zeros(1, 1 + config.pretrain_grid_size**2, dim), requires_grad=False
         )
 
+    def embed_templates(self, template_pixel_values: torch.Tensor) -> torch.Tensor:
+        """``(B, T, 3, s, s)`` template crops → ``(B, T * Nz, C)`` template tokens."""
+        batch_size = template_pixel_values.shape[0]
+        templates = self.patch_embeddings(template_pixel_values.flatten(0, 1))  # (B*T, Nz, C)
+        return (templates + self.template_position_embeddings).reshape(batch_size, -1, templates.shape[-1])
+
+    def embed_search(self, pixel_values: torch.Tensor, temporal_token: torch.Tensor | None) -> torch.Tensor:
+        """``(B, 3, S, S)`` search crops and the previous token → ``(B, 1 + Nx, C)`` ``[token | search]``."""
+        search = self.patch_embeddings(pixel_values) + self.search_position_embeddings  # (B, Nx, C)
+        token = self.temporal_token.expand(search.shape[0], -1, -1)
+        if temporal_token is not None:
+            # T_{t+1} = LN(h_t[token]) + T_empty, plus the token's position embedding (reference §1.5)
+            token = temporal_token.to(token.dtype) + token
+        token = token + self.temporal_position_embeddings
+        return torch.cat([token, search], dim=1)
+
     def forward(
         self,
         pixel_values: torch.Tensor,
         template_pixel_values: torch.Tensor,
         temporal_token: torch.Tensor | None,
     ) -> torch.Tensor:
-        batch_size, num_templates = template_pixel_values.shape[:2]
-        templates = self.patch_embeddings(template_pixel_values.flatten(0, 1))  # (B*T, Nz, C)
-        templates = (templates + self.template_position_embeddings).reshape(batch_size, -1, templates.shape[-1])
-        search = self.patch_embeddings(pixel_values) + self.search_position_embeddings  # (B, Nx, C)
-        token = self.temporal_token.expand(batch_size, -1, -1)
-        if temporal_token is not None:
-            # T_{t+1} = LN(h_t[token]) + T_empty, plus the token's position embedding (reference §1.5)
-            token = temporal_token.to(token.dtype) + token
-        token = token + self.temporal_position_embeddings
-        return torch.cat([token, templates, search], dim=1)
+        token_and_search = self.embed_search(pixel_values, temporal_token)
+        templates = self.embed_templates(template_pixel_values)
+        return torch.cat([token_and_search[:, :1], templates, token_and_search[:, 1:]], dim=1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,12 +254,28 @@ class ODTrackAttention(nn.Module):
             interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
         return interface(self, query, key, value, None, scaling=self.scaling, dropout=0.0)
 
+    def _project(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch_size, seq_len, _ = hidden_states.shape
+        qkv = self.qkv(hidden_states).reshape(batch_size, seq_len, 3, self.num_heads, self.head_dim)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, heads, L, d) each
+
+    def forward_templates(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Separate attention of the template tokens ``(B, Nt, C)`` to themselves.
+
+        Returns ``(output (B, Nt, C), keys, values)`` with keys and values ``(B, heads, Nt, d)``: what the
+        temporal token and the search tokens attend to in this block.
+        """
+        query, key, value = self._project(hidden_states)
+        output, _ = self._attend(query, key, value, False)
+        return self.proj(output.reshape(hidden_states.shape)), key, value
+
     def forward(
         self,
         hidden_states: torch.Tensor,
         num_template_tokens: int,
         vote_rows: torch.Tensor | None = None,
         output_attentions: bool = False,
+        template_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Returns ``(output (B, L, C), attention probabilities or None, CE votes or None)``.
 
@@ -206,12 +283,25 @@ class ODTrackAttention(nn.Module):
         tokens scores candidate elimination. The votes ``(B, heads, len(vote_rows), L)`` are the
         softmax probabilities of those rows, computed on their own so that the main attention can use
         any backend (sdpa) without materialising the full ``L x L`` matrix.
+
+        ``template_key_value`` (separate attention only): the cached ``(keys, values)`` of the template
+        tokens (see [`ODTrackAttention.forward_templates`]); ``hidden_states`` then holds only
+        ``[temporal token | search]`` and so does the output.
         """
         batch_size, seq_len, dim = hidden_states.shape
-        qkv = self.qkv(hidden_states).reshape(batch_size, seq_len, 3, self.num_heads, self.head_dim)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, heads, L, d) each
+        query, key, value = self._project(hidden_states)
 
-        if self.attn_type == "concat":
+        if template_key_value is not None:
+            key_z, value_z = template_key_value
+            # contiguous template+search keys for the search queries: sdpa is slower on a strided slice
+            key_zx = torch.cat([key_z, key[:, :, 1:]], dim=2)
+            value_zx = torch.cat([value_z, value[:, :, 1:]], dim=2)
+            out_x, _ = self._attend(query[:, :, 1:], key_zx, value_zx, False)
+            key = torch.cat([key[:, :, :1], key_zx], dim=2)
+            value = torch.cat([value[:, :, :1], value_zx], dim=2)
+            out_t, weights = self._attend(query[:, :, :1], key, value, output_attentions)
+            output = torch.cat([out_t, out_x], dim=1)
+        elif self.attn_type == "concat":
             output, weights = self._attend(query, key, value, output_attentions)
         else:
             split = [1, num_template_tokens, seq_len - 1 - num_template_tokens]
@@ -316,12 +406,14 @@ class ODTrackLayer(GradientCheckpointingLayer):
         vote_rows: torch.Tensor | None = None,
         keep_ratio: float | None = None,
         output_attentions: bool = False,
+        template_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         attn_out, weights, votes = self.attention(
             self.norm1(hidden_states),
             num_template_tokens,
             vote_rows=vote_rows if keep_ratio is not None else None,
             output_attentions=output_attentions,
+            template_key_value=template_key_value,
         )
         hidden_states = hidden_states + drop_path(attn_out, self.drop_path_rate, self.training)
         removed = None
@@ -331,6 +423,13 @@ class ODTrackLayer(GradientCheckpointingLayer):
             )
         hidden_states = hidden_states + drop_path(self.mlp(self.norm2(hidden_states)), self.drop_path_rate, self.training)
         return hidden_states, search_index, removed, weights
+
+    def forward_templates(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This block on the template tokens alone (separate attention): ``(output, keys, values)``."""
+        attn_out, key, value = self.attention.forward_templates(self.norm1(hidden_states))
+        hidden_states = hidden_states + drop_path(attn_out, self.drop_path_rate, self.training)
+        hidden_states = hidden_states + drop_path(self.mlp(self.norm2(hidden_states)), self.drop_path_rate, self.training)
+        return hidden_states, key, value
 
 
 class ODTrackEncoder(nn.Module):
@@ -464,6 +563,15 @@ class ODTrackModel(ODTrackPreTrainedModel):
         self.head = ODTrackCenterHead(config)
         self.post_init()
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``; the pre-training position table stays frozen (loading
+        re-creates parameters as trainable, and an unused trainable parameter breaks DDP)."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model.embeddings.pretrain_position_embeddings.requires_grad_(False)
+        return loaded
+
     def ce_vote_rows(self, num_templates: int, device: torch.device) -> torch.Tensor | None:
         """Sequence rows of the template tokens that vote in candidate elimination.
 
@@ -490,28 +598,73 @@ class ODTrackModel(ODTrackPreTrainedModel):
         emb.template_position_embeddings = nn.Parameter(resample_position_embeddings(source, self.config.template_feat_size))
         emb.search_position_embeddings = nn.Parameter(resample_position_embeddings(source, self.config.search_feat_size))
 
-    def _check_inputs(self, pixel_values: torch.Tensor, template_pixel_values: torch.Tensor) -> None:
+    def encode_templates(self, template_pixel_values: torch.Tensor) -> ODTrackTemplateCache:
+        """Run the template path of separate attention once, for reuse as ``template_cache=``.
+
+        Args:
+            template_pixel_values: normalised reference crops ``(B, T, 3, s, s)``.
+
+        Raises:
+            ValueError: for ``attn_type="concat"``, where template tokens attend to the search frame
+                and the temporal token, so nothing about them can be cached.
+        """
+        if self.config.attn_type != "separate":
+            raise ValueError(
+                f"A template cache needs attn_type='separate' (this model has {self.config.attn_type!r}): with "
+                "concat attention the template tokens attend to the search frame, so their keys and values "
+                "change every frame. Call the model with template_pixel_values instead."
+            )
+        self._check_templates(template_pixel_values)
+        hidden_states = self.embeddings.embed_templates(template_pixel_values)
+        keys, values = [], []
+        for layer in self.encoder.layers:
+            hidden_states, key, value = layer.forward_templates(hidden_states)
+            keys.append(key)
+            values.append(value)
+        num_templates = template_pixel_values.shape[1]
+        return ODTrackTemplateCache(tuple(keys), tuple(values), hidden_states, num_templates)
+
+    def _check_templates(self, template_pixel_values: torch.Tensor) -> None:
+        cfg = self.config
+        if template_pixel_values.ndim != 5 or template_pixel_values.shape[-2:] != (cfg.template_size, cfg.template_size):
+            raise ValueError(
+                f"template_pixel_values must have shape (B, T, 3, {cfg.template_size}, {cfg.template_size}), "
+                f"got {tuple(template_pixel_values.shape)}; stack the reference crops on dim 1."
+            )
+
+    def _check_inputs(
+        self,
+        pixel_values: torch.Tensor,
+        template_pixel_values: torch.Tensor | None,
+        template_cache: ODTrackTemplateCache | None,
+    ) -> None:
         cfg = self.config
         if pixel_values.shape[-2:] != (cfg.search_size, cfg.search_size):
             raise ValueError(
                 f"pixel_values must be search crops of {cfg.search_size}x{cfg.search_size} (config.search_size), "
                 f"got shape {tuple(pixel_values.shape)}."
             )
-        if template_pixel_values.ndim != 5 or template_pixel_values.shape[-2:] != (cfg.template_size, cfg.template_size):
+        if (template_pixel_values is None) == (template_cache is None):
             raise ValueError(
-                f"template_pixel_values must have shape (B, T, 3, {cfg.template_size}, {cfg.template_size}), "
-                f"got {tuple(template_pixel_values.shape)}; stack the reference crops on dim 1."
+                "Give either template_pixel_values or a template_cache from encode_templates (not both)."
             )
-        if template_pixel_values.shape[0] != pixel_values.shape[0]:
+        if template_cache is not None:
+            if cfg.attn_type != "separate":
+                raise ValueError(f"template_cache needs attn_type='separate'; this model has {cfg.attn_type!r}.")
+            template_batch = template_cache.batch_size
+        else:
+            self._check_templates(template_pixel_values)
+            template_batch = template_pixel_values.shape[0]
+        if template_batch != pixel_values.shape[0]:
             raise ValueError(
-                f"Batch sizes differ: {pixel_values.shape[0]} search crops but {template_pixel_values.shape[0]} "
-                "template stacks."
+                f"Batch sizes differ: {pixel_values.shape[0]} search crops but {template_batch} template stacks."
             )
 
     def _forward_frame(
         self,
         pixel_values: torch.Tensor,
-        template_pixel_values: torch.Tensor,
+        template_pixel_values: torch.Tensor | None,
+        template_cache: ODTrackTemplateCache | None,
         temporal_token: torch.Tensor | None,
         ce_keep_rate: float | None,
         score_map_window: torch.Tensor | None,
@@ -519,17 +672,22 @@ class ODTrackModel(ODTrackPreTrainedModel):
         output_hidden_states: bool,
     ) -> ODTrackOutput:
         cfg = self.config
-        batch_size, num_templates = template_pixel_values.shape[:2]
+        batch_size = pixel_values.shape[0]
+        num_templates = template_pixel_values.shape[1] if template_cache is None else template_cache.num_templates
         num_template_tokens = num_templates * cfg.template_feat_size**2
         num_search = cfg.search_feat_size**2
 
-        hidden_states = self.embeddings(pixel_values, template_pixel_values, temporal_token)
+        if template_cache is None:
+            hidden_states = self.embeddings(pixel_values, template_pixel_values, temporal_token)
+        else:
+            # only [temporal token | search] go through the blocks; the templates come from the cache
+            hidden_states = self.embeddings.embed_search(pixel_values, temporal_token)
         search_index = torch.arange(num_search, device=hidden_states.device).expand(batch_size, -1)
         vote_rows = self.ce_vote_rows(num_templates, hidden_states.device) if cfg.use_candidate_elimination else None
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         removed_indices = []
-        for layer in self.encoder.layers:
+        for index, layer in enumerate(self.encoder.layers):
             hidden_states, search_index, removed, weights = layer(
                 hidden_states,
                 search_index,
@@ -537,6 +695,7 @@ class ODTrackModel(ODTrackPreTrainedModel):
                 vote_rows,
                 layer.effective_keep_ratio(ce_keep_rate),
                 output_attentions,
+                None if template_cache is None else (template_cache.keys[index], template_cache.values[index]),
             )
             if removed is not None:
                 removed_indices.append(removed)
@@ -545,6 +704,8 @@ class ODTrackModel(ODTrackPreTrainedModel):
             if output_attentions:
                 all_attentions += (weights,)
 
+        if template_cache is not None:
+            hidden_states = torch.cat([hidden_states[:, :1], template_cache.hidden_states, hidden_states[:, 1:]], dim=1)
         hidden_states = self.layernorm(hidden_states)
         if removed_indices:
             # eliminated search tokens become zero rows; the kept ones go back to raster order
@@ -579,13 +740,14 @@ class ODTrackModel(ODTrackPreTrainedModel):
     def forward(
         self,
         pixel_values: torch.Tensor,
-        template_pixel_values: torch.Tensor,
+        template_pixel_values: torch.Tensor | None = None,
         temporal_token: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         ce_keep_rate: float | None = None,
         score_map_window: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
+        template_cache: ODTrackTemplateCache | None = None,
         **kwargs,
     ) -> ODTrackOutput:
         r"""
@@ -603,14 +765,24 @@ class ODTrackModel(ODTrackPreTrainedModel):
                 warm-up schedule); ``None`` uses ``config.ce_keep_ratios``.
             score_map_window: ``(H, W)`` weights multiplied onto the score map to choose the peak (the
                 tracker's Hann window); the returned ``score_map`` stays unweighted.
+            template_cache: instead of ``template_pixel_values`` (separate attention only): the
+                [`ODTrackTemplateCache`] of [`ODTrackModel.encode_templates`] for these templates. The
+                outputs equal those of the uncached call; ``hidden_states`` cannot be returned, as the
+                cache keeps only the templates' last hidden states.
         """
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        if template_cache is not None and output_hidden_states:
+            raise ValueError(
+                "output_hidden_states needs every block's template states, which a template cache does not keep; "
+                "pass template_pixel_values instead."
+            )
         if pixel_values.ndim == 4:
-            self._check_inputs(pixel_values, template_pixel_values)
+            self._check_inputs(pixel_values, template_pixel_values, template_cache)
             outputs = self._forward_frame(
                 pixel_values,
                 template_pixel_values,
+                template_cache,
                 temporal_token,
                 ce_keep_rate,
                 score_map_window,
@@ -623,12 +795,13 @@ class ODTrackModel(ODTrackPreTrainedModel):
                     "output_attentions / output_hidden_states are per frame: call the model one search frame "
                     "at a time (passing temporal_token along) to inspect them."
                 )
-            self._check_inputs(pixel_values[:, 0], template_pixel_values)
+            self._check_inputs(pixel_values[:, 0], template_pixel_values, template_cache)
             frames = []
             for index in range(pixel_values.shape[1]):
                 frame = self._forward_frame(
                     pixel_values[:, index],
                     template_pixel_values,
+                    template_cache,
                     temporal_token,
                     ce_keep_rate,
                     score_map_window,
@@ -662,4 +835,4 @@ def _stack_frames(frames: list[ODTrackOutput]) -> ODTrackOutput:
     return ODTrackOutput(**stacked)
 
 
-__all__ = ["ODTrackModel", "ODTrackOutput", "ODTrackPreTrainedModel", "decode_boxes"]
+__all__ = ["ODTrackModel", "ODTrackOutput", "ODTrackPreTrainedModel", "ODTrackTemplateCache", "decode_boxes"]

@@ -41,7 +41,10 @@ class ObjectTrackingPipeline(Pipeline):
     ``boxes``. The first frame returns the given boxes with score 1.0.
 
     ``max_templates`` (at construction or per call) bounds the template memory of long videos (see
-    [`TemplateMemoryPolicy`]); the default reproduces the official tracker.
+    [`TemplateMemoryPolicy`]); the default reproduces the official tracker. ``compile=True`` runs the
+    model through ``torch.compile``. Per call, ``dtype=torch.bfloat16`` runs a float32 model under
+    bf16 autocast; ``pipeline(..., dtype=torch.bfloat16)`` instead loads bf16 weights (on CPU as fast
+    or faster, see ``docs/performance.md``).
     """
 
     _load_processor = True
@@ -58,9 +61,11 @@ class ObjectTrackingPipeline(Pipeline):
                 "meaningful. Pass model= a trained checkpoint (e.g. one converted with `odtrack convert`)."
             )
 
-    def _sanitize_parameters(self, max_templates: int | None = None) -> tuple[dict, dict, dict]:
-        forward_params = {} if max_templates is None else {"max_templates": max_templates}
-        return {}, forward_params, {}
+    def _sanitize_parameters(
+        self, max_templates: int | None = None, dtype: torch.dtype | None = None, compile: bool | None = None
+    ) -> tuple[dict, dict, dict]:
+        forward_params = {"max_templates": max_templates, "dtype": dtype, "compile": compile}
+        return {}, {name: value for name, value in forward_params.items() if value is not None}, {}
 
     def __call__(self, video: Any, boxes: Sequence[Sequence[float]] | None = None, **kwargs) -> list[list[dict]]:
         """Track ``boxes`` (``[xmin, ymin, xmax, ymax]`` pixels, one per object) through ``video``.
@@ -75,7 +80,11 @@ class ObjectTrackingPipeline(Pipeline):
         forward_params = {**self._forward_params, **forward_params}
         boxes_xywh = _boxes_to_xywh(boxes)
         session = self.processor.init_tracking_session(
-            self.model, inference_device=self.device, max_templates=forward_params.get("max_templates")
+            self.model,
+            inference_device=self.device,
+            dtype=forward_params.get("dtype"),
+            max_templates=forward_params.get("max_templates"),
+            compile=forward_params.get("compile", False),
         )
         count = 0
         for count, frame in enumerate(_frames(video), start=1):

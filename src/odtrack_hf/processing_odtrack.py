@@ -90,6 +90,7 @@ class ODTrackProcessor(ProcessorMixin):
         state_device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         max_templates: int | None = None,
+        compile: bool = False,
     ) -> ODTrackInferenceSession:
         """Start a tracking session for one video (see [`ODTrackInferenceSession`] for the arguments)."""
         return ODTrackInferenceSession(
@@ -99,6 +100,7 @@ class ODTrackProcessor(ProcessorMixin):
             state_device=state_device,
             dtype=dtype,
             max_templates=max_templates,
+            compile=compile,
         )
 
 

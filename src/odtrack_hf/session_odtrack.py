@@ -14,9 +14,14 @@ yet (only on their first tracked frame they have none), with one forward per gro
 on how many frames an object has been tracked, so objects added on the same frame always share a
 forward, and after ``2 * tracker_template_number`` frames every object uses
 ``tracker_template_number + 1`` templates (official policy), so all of them share one forward.
+
+With separate attention the template path does not depend on the search frame: each object keeps
+the model's [`ODTrackTemplateCache`] of its selected templates and recomputes it only when the
+selection changes (every frame up to ``2n``, then only when ``f // n`` changes).
 """
 
 import bisect
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 
 from .image_processing_odtrack import hann_window
+from .modeling_odtrack import ODTrackTemplateCache
 
 if TYPE_CHECKING:
     from .modeling_odtrack import ODTrackModel
@@ -122,6 +128,8 @@ class _TrackedObject:
     frames_tracked: int = 0
     temporal_token: torch.Tensor | None = None
     templates: dict[int, torch.Tensor] = field(default_factory=dict)
+    template_cache: ODTrackTemplateCache | None = None
+    cached_selection: list[int] | None = None  # memory indices the template cache was computed from
 
 
 class ODTrackInferenceSession:
@@ -133,13 +141,22 @@ class ODTrackInferenceSession:
         inference_device: where the forward runs (default: the model's device).
         state_device: where template crops are stored (default: ``inference_device``); ``"cpu"`` keeps
             long template memories off the accelerator.
-        dtype: dtype of the model inputs (default: the model's dtype). Geometry is always float64.
+        dtype: compute dtype (default: the model's dtype). A dtype other than the model's, e.g.
+            ``torch.bfloat16`` for a float32 model, runs the model under ``torch.autocast``, leaving the
+            weights as they are; a model loaded in bf16 runs in bf16 without it (on CPU as fast or
+            faster, see ``docs/performance.md``). Geometry is always float64.
         max_templates: ``None`` for the official template memory, an integer to bound the number of
             stored templates per object (see [`TemplateMemoryPolicy`]).
+        compile: run the model through ``torch.compile(dynamic=True)``, so that the growing number of
+            templates (1 to ``n + 1``) and of objects does not recompile every frame.
 
     Per object the session keeps its template memory (uint8 crops), its temporal token, its last box
     and score, and how many frames it has been tracked (the official frame counter). The temporal token is passed from each frame to the next
     and never reset while the object is tracked (reference §3.8).
+
+    ``use_template_cache`` (default: on for ``attn_type="separate"``) makes each object reuse the
+    template path of the model between frames with the same template selection; it does not change
+    the outputs.
     """
 
     def __init__(
@@ -150,6 +167,7 @@ class ODTrackInferenceSession:
         state_device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         max_templates: int | None = None,
+        compile: bool = False,
     ):
         config = model.config
         for name in ("template_size", "search_size"):
@@ -169,8 +187,15 @@ class ODTrackInferenceSession:
         self.inference_device = torch.device(inference_device) if inference_device is not None else model.device
         self.state_device = torch.device(state_device) if state_device is not None else self.inference_device
         self.dtype = dtype if dtype is not None else model.dtype
+        # models without encode_templates (remote code of an older version, test doubles) get the crops
+        encode_templates = getattr(model, "encode_templates", None)
+        self.use_template_cache = config.attn_type == "separate" and encode_templates is not None
+        self._forward = torch.compile(model, dynamic=True) if compile else model
+        self._encode_templates = (
+            torch.compile(encode_templates, dynamic=True) if compile and self.use_template_cache else encode_templates
+        )
         self.template_policy = TemplateMemoryPolicy(config.tracker_template_number, max_templates)
-        self.score_map_window = hann_window(config.search_feat_size).to(self.inference_device, self.dtype)
+        self.score_map_window = hann_window(config.search_feat_size).to(self.inference_device, model.dtype)
         self.reset()
 
     def reset(self) -> None:
@@ -291,17 +316,16 @@ class ODTrackInferenceSession:
             # a forward needs one template count, and a temporal token for all objects or for none
             groups.setdefault((len(selections[-1]), obj.temporal_token is None), []).append(position)
         for positions in groups.values():
-            templates = torch.stack([torch.stack([objects[p].templates[k] for k in selections[p]]) for p in positions])
-            templates = self.processor.normalize_crops(templates.to(self.inference_device)).to(self.dtype)
             index = torch.tensor(positions)
-            outputs = self.model(
-                pixel_values=search["pixel_values"][index].to(self.inference_device, self.dtype),
-                template_pixel_values=templates,
-                temporal_token=None if objects[positions[0]].temporal_token is None else torch.cat(
-                    [objects[p].temporal_token for p in positions]
-                ),
-                score_map_window=self.score_map_window,
-            )
+            with self._autocast():
+                outputs = self._forward(
+                    pixel_values=search["pixel_values"][index].to(self.inference_device, self.model.dtype),
+                    temporal_token=None if objects[positions[0]].temporal_token is None else torch.cat(
+                        [objects[p].temporal_token for p in positions]
+                    ),
+                    score_map_window=self.score_map_window,
+                    **self._template_inputs(objects, positions, selections),
+                )
             result = self.processor.post_process_object_tracking(
                 outputs, search["target_boxes"][index], search["resize_factors"][index], search["image_sizes"][index]
             )
@@ -310,6 +334,31 @@ class ODTrackInferenceSession:
                 obj.box = result["boxes"][row].tolist()
                 obj.score = float(result["scores"][row])
                 obj.temporal_token = outputs.temporal_token[row : row + 1]
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == self.model.dtype:
+            return contextlib.nullcontext()
+        return torch.autocast(self.inference_device.type, dtype=self.dtype)
+
+    def _template_crops(
+        self, objects: list[_TrackedObject], positions: list[int], selections: list[list[int]]
+    ) -> torch.Tensor:
+        crops = torch.stack([torch.stack([objects[p].templates[k] for k in selections[p]]) for p in positions])
+        return self.processor.normalize_crops(crops.to(self.inference_device)).to(self.model.dtype)
+
+    def _template_inputs(
+        self, objects: list[_TrackedObject], positions: list[int], selections: list[list[int]]
+    ) -> dict[str, Any]:
+        """The model's template argument for a group: the crops, or (separate attention) a template
+        cache, re-encoded only for the objects whose template selection changed. Called under autocast."""
+        if not self.use_template_cache:
+            return {"template_pixel_values": self._template_crops(objects, positions, selections)}
+        stale = [p for p in positions if objects[p].cached_selection != selections[p]]
+        if stale:
+            caches = self._encode_templates(self._template_crops(objects, stale, selections)).split()
+            for position, cache in zip(stale, caches):
+                objects[position].template_cache, objects[position].cached_selection = cache, selections[position]
+        return {"template_cache": ODTrackTemplateCache.concatenate([objects[p].template_cache for p in positions])}
 
     def _update_memory(self, image: np.ndarray, objects: list[_TrackedObject]) -> None:
         policy = self.template_policy

@@ -1,0 +1,98 @@
+"""Resident memory over a very long generated video: bounded template memory vs the official policy.
+
+A tiny model (random weights) tracks one object through a generated video of ``--frames`` frames
+(a textured square drifting over noise, made on the fly so the video itself takes no memory). Each
+policy runs in its own process, so the two don't share an allocator; the resident set size (RSS) and
+the number of stored templates are sampled every ``--every`` frames.
+
+- ``bounded``: ``max_templates=32``: the stored templates stay <= 32, so RSS must stay flat.
+- ``official``: the official memory (``max_templates=None``): about ``(1 - 1/(2n))`` of all frames
+  stay stored as uint8 crops; the official code keeps every frame's crop as a float32 tensor.
+
+    python benchmarks/long_video_memory.py --frames 14000 --every 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import torch
+
+from odtrack_hf import ODTrackConfig, ODTrackModel, ODTrackProcessor
+
+POLICIES = {"bounded": 32, "official": None}
+
+
+def generated_frames(count: int, size: int, seed: int = 0):
+    """``count`` frames ``(size, size, 3)`` uint8: a textured 16-px square on a slow circle over fixed noise."""
+    rng = np.random.default_rng(seed)
+    background = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    square = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    for index in range(count):
+        frame = background.copy()
+        angle = 2 * np.pi * index / 500
+        x = int(size / 2 - 8 + size / 4 * np.cos(angle))
+        y = int(size / 2 - 8 + size / 4 * np.sin(angle))
+        frame[y : y + 16, x : x + 16] = square
+        yield frame
+
+
+def worker(policy: str, frames: int, every: int, size: int) -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    config = ODTrackConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, patch_size=16, template_size=32,
+        search_size=64, head_channels=16, ce_layers=[], ce_keep_ratios=[],
+    )  # fmt: skip
+    model = ODTrackModel(config).eval()
+    processor = ODTrackProcessor(template_size=32, search_size=64)
+    session = processor.init_tracking_session(model, max_templates=POLICIES[policy])
+    process, start = psutil.Process(), time.perf_counter()
+    box = [size / 2 - 8, size / 2 - 8, 16, 16]
+    for index, output in enumerate(session.propagate(generated_frames(frames, size), boxes=[box])):
+        if index % every == 0 or index == frames - 1:
+            sample = {
+                "frame": index,
+                "rss_mb": process.memory_info().rss / 2**20,
+                "stored_templates": len(session.stored_templates(output.object_ids[0])),
+                "seconds": time.perf_counter() - start,
+            }
+            print(json.dumps(sample), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=14000)
+    parser.add_argument("--every", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=128, help="frame side in pixels")
+    parser.add_argument("--worker", choices=list(POLICIES), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.frames, args.every, args.size)
+        return
+
+    print(f"{args.frames} generated frames of {args.size}x{args.size}, tiny model (32-px templates, 64-px search), "
+          f"1 thread per policy process, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    for policy, max_templates in POLICIES.items():
+        command = [sys.executable, __file__, "--worker", policy, "--frames", str(args.frames), "--every", str(args.every),
+                   "--size", str(args.size)]  # fmt: skip
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        samples = [json.loads(line) for line in output.splitlines()]
+        print(f"\n{policy} (max_templates={max_templates}):")
+        print("   frame   RSS MiB  stored templates  elapsed s")
+        for s in samples:
+            print(f"  {s['frame']:6d}  {s['rss_mb']:8.1f}  {s['stored_templates']:16d}  {s['seconds']:9.1f}")
+        warm = next(s for s in samples if s["frame"] >= min(2000, args.frames // 4))
+        growth = samples[-1]["rss_mb"] - warm["rss_mb"]
+        print(f"  RSS growth from frame {warm['frame']} to {samples[-1]['frame']}: {growth:+.1f} MiB "
+              f"({growth / max(samples[-1]['frame'] - warm['frame'], 1) * 1000:+.2f} MiB per 1000 frames)")
+
+
+if __name__ == "__main__":
+    main()
