@@ -1,0 +1,64 @@
+"""Export a training checkpoint (``<output_dir>/checkpoints/step_<n>/``) as a model folder for evaluation.
+
+A checkpoint is the full training state (Accelerate ``save_state``); `odtrack eval --model` and
+``from_pretrained`` need a ``save_pretrained`` folder with the processor. This builds the run's model from
+its training config, loads the checkpoint's weights (strictly) and writes both:
+
+    python scripts/export_checkpoint.py examples/configs/default_model.yaml \
+        runs/default_model/checkpoints/step_00000500 runs/default_model/export/step_00000500
+    python scripts/export_checkpoint.py examples/configs/default_model.yaml latest runs/default_model/export/latest
+
+``latest`` picks the newest complete checkpoint of the config's ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from odtrack_hf import ODTrackImageProcessor, ODTrackProcessor
+from odtrack_hf.conversion import load_state_dict_strict
+from odtrack_hf.training.arguments import TrainingConfig
+from odtrack_hf.training.loop import build_model, list_checkpoints
+
+
+def export_checkpoint(config_path: str | Path, checkpoint: str | Path, out: str | Path) -> Path:
+    """Write ``out`` (model + processor) from ``checkpoint`` (a ``step_<n>`` folder or ``"latest"``).
+
+    Returns the checkpoint folder that was exported.
+    """
+    config = TrainingConfig.from_file(config_path)
+    if str(checkpoint) == "latest":
+        found = list_checkpoints(config.output_dir)
+        if not found:
+            raise FileNotFoundError(f"{config.output_dir} has no checkpoint yet.")
+        checkpoint = found[-1]
+    checkpoint = Path(checkpoint)
+    model = build_model(config)
+    load_state_dict_strict(model, load_file(checkpoint / "model.safetensors"), f"checkpoint {checkpoint}")
+    model.save_pretrained(out)
+    cfg = model.config
+    ODTrackProcessor(
+        ODTrackImageProcessor(),
+        template_factor=cfg.template_factor,
+        template_size=cfg.template_size,
+        search_factor=cfg.search_factor,
+        search_size=cfg.search_size,
+    ).save_pretrained(out)
+    return checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", help="the run's training config")
+    parser.add_argument("checkpoint", help="checkpoints/step_<n> folder, or 'latest'")
+    parser.add_argument("out", help="folder to write")
+    args = parser.parse_args()
+    exported = export_checkpoint(args.config, args.checkpoint, args.out)
+    print(f"{exported} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
