@@ -58,3 +58,21 @@ def config_from_fixture(directory: Path) -> ODTrackConfig:
 
 def converted_state_dict(directory: Path):
     return convert_official_state_dict(load_file(directory / "official_state_dict.safetensors"))
+
+
+def tracker_from_fixture(directory: Path):
+    """The converted fixture model (eval mode), a processor with the fixture's tracker settings, and
+    the ``tracker`` section of its config.json."""
+    from odtrack_hf import ODTrackModel, ODTrackProcessor
+    from odtrack_hf.conversion import load_state_dict_strict
+
+    tracker = json.loads((directory / "config.json").read_text())["tracker"]
+    model = ODTrackModel(config_from_fixture(directory))
+    load_state_dict_strict(model, converted_state_dict(directory), directory.name)
+    processor = ODTrackProcessor(
+        template_factor=tracker["template_factor"],
+        template_size=tracker["template_size"],
+        search_factor=tracker["search_factor"],
+        search_size=tracker["search_size"],
+    )
+    return model.eval(), processor, tracker

@@ -4,11 +4,10 @@ import json
 
 import pytest
 import torch
-from parity import config_from_fixture, converted_state_dict, fixture_dirs
+from parity import fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 
-from odtrack_hf import ODTrackModel, ODTrackProcessor
-from odtrack_hf.conversion import load_state_dict_strict
+from odtrack_hf import ODTrackModel
 from odtrack_hf.pipeline_odtrack import ObjectTrackingPipeline
 
 FIXTURES = {d.name: d for d in fixture_dirs() if (d / "tracker_outputs.json").is_file()}
@@ -18,18 +17,10 @@ pytestmark = pytest.mark.skipif(not FIXTURES, reason="no official-parity tracker
 def fixture_tracker(name: str):
     """Model, processor, clip frames, initial box and official boxes of one fixture."""
     directory = FIXTURES[name]
-    tracker = json.loads((directory / "config.json").read_text())["tracker"]
-    model = ODTrackModel(config_from_fixture(directory))
-    load_state_dict_strict(model, converted_state_dict(directory), directory.name)
-    processor = ODTrackProcessor(
-        template_factor=tracker["template_factor"],
-        template_size=tracker["template_size"],
-        search_factor=tracker["search_factor"],
-        search_size=tracker["search_size"],
-    )
+    model, processor, tracker = tracker_from_fixture(directory)
     video = load_file(directory / tracker["video_file"])
     expected = torch.tensor(json.loads((directory / "tracker_outputs.json").read_text())["boxes_xywh"])
-    return model.eval(), processor, video["frames"].numpy(), video["init_box_xywh"].tolist(), expected.double()
+    return model, processor, video["frames"].numpy(), video["init_box_xywh"].tolist(), expected.double()
 
 
 def record_matmul_dtypes(model: ODTrackModel) -> list[torch.dtype]:

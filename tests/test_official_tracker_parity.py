@@ -9,34 +9,19 @@ import json
 
 import pytest
 import torch
-from parity import config_from_fixture, converted_state_dict, fixture_dirs
+from parity import fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 
-from odtrack_hf import ODTrackModel, ODTrackProcessor, TemplateMemoryPolicy
-from odtrack_hf.conversion import load_state_dict_strict
+from odtrack_hf import TemplateMemoryPolicy
 from odtrack_hf.image_processing_odtrack import crop_window
 
 FIXTURES = [d for d in fixture_dirs() if (d / "tracker_outputs.json").is_file()]
 pytestmark = pytest.mark.skipif(not FIXTURES, reason="no official-parity tracker fixtures found")
 
 
-def load_tracker(directory):
-    """Model, processor and tracker settings of a fixture directory."""
-    tracker = json.loads((directory / "config.json").read_text())["tracker"]
-    model = ODTrackModel(config_from_fixture(directory))
-    load_state_dict_strict(model, converted_state_dict(directory), directory.name)
-    processor = ODTrackProcessor(
-        template_factor=tracker["template_factor"],
-        template_size=tracker["template_size"],
-        search_factor=tracker["search_factor"],
-        search_size=tracker["search_size"],
-    )
-    return model.eval(), processor, tracker
-
-
 @pytest.mark.parametrize("directory", FIXTURES, ids=lambda d: d.name)
 def test_tracker_reproduces_official_boxes(directory):
-    model, processor, tracker = load_tracker(directory)
+    model, processor, tracker = tracker_from_fixture(directory)
     video = load_file(directory / tracker["video_file"])
     expected = json.loads((directory / "tracker_outputs.json").read_text())
     init_box = video["init_box_xywh"].tolist()

@@ -6,11 +6,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from parity import config_from_fixture, converted_state_dict, fixture_dirs
+from parity import fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 
 from odtrack_hf import ODTrackModel, ODTrackProcessor
-from odtrack_hf.conversion import load_state_dict_strict
 
 
 def fixture_directory() -> Path:
@@ -23,17 +22,8 @@ def fixture_directory() -> Path:
 
 def fixture_tracker() -> tuple[ODTrackModel, ODTrackProcessor]:
     """The converted fixture model (eval mode) and a processor with the fixture's tracker settings."""
-    directory = fixture_directory()
-    tracker = json.loads((directory / "config.json").read_text())["tracker"]
-    model = ODTrackModel(config_from_fixture(directory))
-    load_state_dict_strict(model, converted_state_dict(directory), directory.name)
-    processor = ODTrackProcessor(
-        template_factor=tracker["template_factor"],
-        template_size=tracker["template_size"],
-        search_factor=tracker["search_factor"],
-        search_size=tracker["search_size"],
-    )
-    return model.eval(), processor
+    model, processor, _ = tracker_from_fixture(fixture_directory())
+    return model, processor
 
 
 def fixture_clip() -> tuple[np.ndarray, list[float], list[list[float]]]:
