@@ -7,7 +7,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_odtrack import PRESETS, ODTrackConfig, odtrack_preset
 from .image_processing_odtrack import ODTrackImageProcessor
-from .modeling_odtrack import ODTrackModel, ODTrackOutput, ODTrackPreTrainedModel
+from .modeling_odtrack import ODTrackModel, ODTrackOutput, ODTrackPreTrainedModel, ODTrackTemplateCache
 from .pipeline_odtrack import ObjectTrackingPipeline
 from .processing_odtrack import ODTrackProcessor
 from .session_odtrack import ODTrackInferenceSession, ODTrackTrackingOutput, TemplateMemoryPolicy
@@ -44,6 +44,7 @@ __all__ = [
     "ODTrackModel",
     "ODTrackOutput",
     "ODTrackPreTrainedModel",
+    "ODTrackTemplateCache",
     "ODTrackProcessor",
     "ODTrackTrackingOutput",
     "ObjectTrackingPipeline",
