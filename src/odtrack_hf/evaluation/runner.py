@@ -327,9 +327,9 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
     tracked = []
     with state.split_between_processes(pending) as mine:
         if mine:
-            from ..cli import _load_tracker
+            from ..cli_common import load_tracker
 
-            model, processor = _load_tracker(config.model, "cpu" if device == "cpu" else str(state.device))
+            model, processor = load_tracker(config.model, "cpu" if device == "cpu" else str(state.device))
             if state.is_main_process and getattr(model.config, "is_untrained_placeholder", False):
                 print(
                     "odtrack eval: warning: the default model is an untrained placeholder, its scores are not "
@@ -626,7 +626,7 @@ def format_summary(summary: Mapping[str, Any], output_dir: str | os.PathLike) ->
 
 def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``odtrack eval``."""
-    from ..cli import _add_model_arguments
+    from ..cli_common import add_model_arguments
 
     parser = subparsers.add_parser(
         "eval",
@@ -644,7 +644,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "folder: a sub-folder of --root, e.g. heldout",
     )
     parser.add_argument("--output-dir", required=True, type=Path, help="folder for results, metrics and plots")
-    _add_model_arguments(parser)
+    add_model_arguments(parser)
     parser.add_argument(
         "--num-processes", type=int, default=1, help="processes to track with, sequences split between them (default 1)"
     )
@@ -689,7 +689,7 @@ def run_eval(args: argparse.Namespace) -> None:
 def _main(argv: list[str]) -> int:
     """Entry point of each process that :func:`evaluate_benchmark` starts (``-m odtrack_hf.evaluation.runner
     CONFIG_JSON``); the launching process prints the summary."""
-    from ..cli import CommandError
+    from ..cli_common import CommandError
 
     try:
         run_benchmark(EvalConfig(**json.loads(argv[0])))
