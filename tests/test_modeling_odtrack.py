@@ -339,3 +339,19 @@ def test_builds_on_the_meta_device():
     assert all(p.device.type == "meta" for p in model.parameters())
     rates = [layer.drop_path_rate for layer in model.encoder.layers]
     assert rates == pytest.approx([0.0, 0.05, 0.1])  # linspace(0, drop_path_rate, depth)
+
+
+def test_without_token_propagation_every_frame_starts_fresh(tiny_inputs):
+    """The paper's "w/o Token" ablation: frames of a clip, and a passed token, are ignored."""
+    search, templates = tiny_inputs
+    model = _model(propagate_temporal_token=False)
+    clip = torch.stack([search, search], dim=1)
+    with torch.no_grad():
+        out = model(clip, templates)
+        fresh = model(search, templates)
+        given = model(search, templates, temporal_token=torch.randn(2, 1, 32))
+    torch.testing.assert_close(out.last_hidden_state[:, 1], out.last_hidden_state[:, 0], atol=0, rtol=0)
+    torch.testing.assert_close(given.last_hidden_state, fresh.last_hidden_state, atol=0, rtol=0)
+    with torch.no_grad():  # with propagation the second frame differs
+        carried = _model()(clip, templates)
+    assert (carried.last_hidden_state[:, 1] - carried.last_hidden_state[:, 0]).abs().max() > 1e-4

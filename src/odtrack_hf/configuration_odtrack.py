@@ -50,6 +50,9 @@ class ODTrackConfig(PreTrainedConfig):
         giou_loss_weight / l1_loss_weight / focal_loss_weight: loss weights (official 2 / 5 / 1).
         average_loss_over_frames: average the clip loss over search frames as the paper says
             (``False`` sums them as the official code does).
+        propagate_temporal_token: carry the output token to the next frame (the method). ``False`` is the
+            paper's "w/o Token" ablation (Table 4a): every frame starts from the empty token, in
+            training clips and in tracking alike.
     """
 
     model_type = "odtrack"
@@ -84,6 +87,7 @@ class ODTrackConfig(PreTrainedConfig):
     l1_loss_weight: float = 5.0
     focal_loss_weight: float = 1.0
     average_loss_over_frames: bool = True
+    propagate_temporal_token: bool = True
 
     def __post_init__(self, **kwargs):
         self.ce_layers = [int(i) for i in self.ce_layers]

@@ -772,6 +772,9 @@ class ODTrackModel(ODTrackPreTrainedModel):
         """
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        propagate = self.config.propagate_temporal_token
+        if not propagate:  # "w/o Token" ablation: every frame starts from the empty token
+            temporal_token = None
         if template_cache is not None and output_hidden_states:
             raise ValueError(
                 "output_hidden_states needs every block's template states, which a template cache does not keep; "
@@ -808,7 +811,7 @@ class ODTrackModel(ODTrackPreTrainedModel):
                     False,
                     False,
                 )
-                temporal_token = frame.temporal_token
+                temporal_token = frame.temporal_token if propagate else None
                 frames.append(frame)
             outputs = _stack_frames(frames)
         else:
