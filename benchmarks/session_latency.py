@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from odtrack_hf import ODTrackImageProcessor, ODTrackModel, ODTrackProcessor, odtrack_preset
+from odtrack_hf import ODTrackModel, ODTrackProcessor, odtrack_preset
 from odtrack_hf.training.arguments import TrainingConfig
 
 
@@ -33,13 +33,7 @@ def build(model: str | None, config: str | None) -> tuple[ODTrackModel, ODTrackP
         return ODTrackModel.from_pretrained(model).eval(), ODTrackProcessor.from_pretrained(model)
     training = TrainingConfig.from_file(config)
     cfg = odtrack_preset(training.model_preset, **training.model_config)
-    processor = ODTrackProcessor(
-        ODTrackImageProcessor(),
-        template_factor=cfg.template_factor,
-        template_size=cfg.template_size,
-        search_factor=cfg.search_factor,
-        search_size=cfg.search_size,
-    )
+    processor = ODTrackProcessor.from_model_config(cfg)
     return ODTrackModel(cfg).eval(), processor
 
 

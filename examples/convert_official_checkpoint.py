@@ -111,12 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         model = convert_official_checkpoint(checkpoint, config)  # strict: every tensor must fit
     print(f"Converted {model.num_parameters():,} parameters")
 
-    processor = ODTrackProcessor(
-        template_factor=config.template_factor,
-        template_size=config.template_size,
-        search_factor=config.search_factor,
-        search_size=config.search_size,
-    )
+    processor = ODTrackProcessor.from_model_config(config)
     tracker = pipeline("object-tracking", model=model, processor=processor, device="cpu")
     tracker.save_pretrained(args.output_dir)
     print(f"Saved model, processor and code to {args.output_dir}: {sorted(p.name for p in args.output_dir.iterdir())}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from odtrack_hf import ODTrackImageProcessor, ODTrackProcessor
+from odtrack_hf import ODTrackProcessor
 from odtrack_hf.conversion import load_state_dict_strict
 from odtrack_hf.training.arguments import TrainingConfig
 from odtrack_hf.training.loop import build_model, list_checkpoints
@@ -40,13 +40,7 @@ def export_checkpoint(config_path: str | Path, checkpoint: str | Path, out: str 
     load_state_dict_strict(model, load_file(checkpoint / "model.safetensors"), f"checkpoint {checkpoint}")
     model.save_pretrained(out)
     cfg = model.config
-    ODTrackProcessor(
-        ODTrackImageProcessor(),
-        template_factor=cfg.template_factor,
-        template_size=cfg.template_size,
-        search_factor=cfg.search_factor,
-        search_size=cfg.search_size,
-    ).save_pretrained(out)
+    ODTrackProcessor.from_model_config(cfg).save_pretrained(out)
     return checkpoint
 
 

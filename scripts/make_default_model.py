@@ -56,13 +56,7 @@ def main(output_dir: Path = DEFAULT_MODEL_DIR) -> None:
     )
     torch.manual_seed(0)
     model = ODTrackModel(config).eval()
-    processor = ODTrackProcessor(
-        ODTrackImageProcessor(),
-        template_factor=config.template_factor,
-        template_size=config.template_size,
-        search_factor=config.search_factor,
-        search_size=config.search_size,
-    )
+    processor = ODTrackProcessor.from_model_config(config)
     with without_remote_code(ODTrackConfig, ODTrackModel, ODTrackImageProcessor, ODTrackProcessor):
         model.save_pretrained(output_dir)
         processor.save_pretrained(output_dir)

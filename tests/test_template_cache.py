@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from parity import config_from_fixture, converted_state_dict, fixture_dirs
+from parity import config_from_fixture, converted_state_dict, fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 
-from odtrack_hf import ODTrackConfig, ODTrackModel, ODTrackProcessor, TemplateMemoryPolicy
+from odtrack_hf import ODTrackConfig, ODTrackModel, TemplateMemoryPolicy
 from odtrack_hf.conversion import load_state_dict_strict
 from odtrack_hf.modeling_odtrack import ODTrackTemplateCache
 
@@ -124,15 +124,7 @@ def test_separate_fixture_matches_official_through_the_cache(attn_implementation
 @pytest.mark.skipif(not SEPARATE, reason="no separate-attention official-parity fixture")
 def test_session_reencodes_templates_only_when_the_selection_changes():
     directory = SEPARATE[0]
-    tracker = json.loads((directory / "config.json").read_text())["tracker"]
-    model = ODTrackModel(config_from_fixture(directory)).eval()
-    load_state_dict_strict(model, converted_state_dict(directory), directory.name)
-    processor = ODTrackProcessor(
-        template_factor=tracker["template_factor"],
-        template_size=tracker["template_size"],
-        search_factor=tracker["search_factor"],
-        search_size=tracker["search_size"],
-    )
+    model, processor, tracker = tracker_from_fixture(directory)
     video = load_file(directory / tracker["video_file"])
     clip = video["frames"].numpy()
     frames = np.concatenate([clip, clip[::-1], clip, clip[::-1]])  # 48 frames: f // n changes several times

@@ -172,12 +172,7 @@ def convert_official_checkpoint(
     if output_dir is not None:
         model.save_pretrained(output_dir)
         # the crop settings travel with the weights, so pipeline(model=output_dir) works as is
-        ODTrackProcessor(
-            template_factor=config.template_factor,
-            template_size=config.template_size,
-            search_factor=config.search_factor,
-            search_size=config.search_size,
-        ).save_pretrained(output_dir)
+        ODTrackProcessor.from_model_config(config).save_pretrained(output_dir)
     return model
 
 

@@ -11,6 +11,7 @@ from .image_processing_odtrack import CLIP_MARGIN, ODTrackImageProcessor
 from .session_odtrack import ODTrackInferenceSession
 
 if TYPE_CHECKING:
+    from .configuration_odtrack import ODTrackConfig
     from .modeling_odtrack import ODTrackModel, ODTrackOutput
 
 MODES = ("template", "search")
@@ -44,6 +45,17 @@ class ODTrackProcessor(ProcessorMixin):
         self.template_size = template_size
         self.search_factor = search_factor
         self.search_size = search_size
+
+    @classmethod
+    def from_model_config(cls, config: "ODTrackConfig") -> "ODTrackProcessor":
+        """The processor whose crop factors and sizes are those of a model configuration."""
+        return cls(
+            ODTrackImageProcessor(),
+            template_factor=config.template_factor,
+            template_size=config.template_size,
+            search_factor=config.search_factor,
+            search_size=config.search_size,
+        )
 
     def __call__(
         self,

@@ -31,7 +31,6 @@ from ..configuration_odtrack import odtrack_preset
 from ..conversion import load_mae_backbone
 from ..data.collate import TrackingClipDataset, collate_clips
 from ..data.sampling import CausalClipSampler
-from ..image_processing_odtrack import ODTrackImageProcessor
 from ..loss_odtrack import ODTrackLoss
 from ..modeling_odtrack import ODTrackModel
 from ..processing_odtrack import ODTrackProcessor
@@ -401,13 +400,7 @@ def train(config: TrainingConfig) -> TrainingResult:
         model_dir, is_main_process=accelerator.is_main_process, state_dict=accelerator.get_state_dict(model)
     )
     if accelerator.is_main_process:
-        processor = ODTrackProcessor(
-            ODTrackImageProcessor(),
-            template_factor=model_config.template_factor,
-            template_size=model_config.template_size,
-            search_factor=model_config.search_factor,
-            search_size=model_config.search_size,
-        )
+        processor = ODTrackProcessor.from_model_config(model_config)
         processor.save_pretrained(model_dir)
         (model_dir / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
         _write_model_card(model_dir, config, state, steps_per_epoch)
