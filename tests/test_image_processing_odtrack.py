@@ -7,14 +7,17 @@ import cv2
 import numpy as np
 import PIL.Image
 import pytest
+import skimage.data
 import torch
 from parity import fixture_dirs
 
 from odtrack_hf import ODTrackConfig, ODTrackImageProcessor, ODTrackModel
 from odtrack_hf.image_processing_odtrack import (
+    CROP_BACKENDS,
     check_box,
     clip_boxes,
     crop_and_resize,
+    crop_and_resize_torch,
     crop_window,
     hann_window,
     map_box_back,
@@ -128,6 +131,98 @@ def test_uint8_crops_normalise_to_the_same_pixels():
     assert torch.equal(processor.normalize_crops(raw), normalised)
 
 
+# --- torch crop ------------------------------------------------------------------------------------------
+PHOTOS = {"astronaut": skimage.data.astronaut(), "chelsea": skimage.data.chelsea(), "coffee": skimage.data.coffee()}
+
+
+def photo_boxes(image: np.ndarray) -> list[list[float]]:
+    """Boxes whose factor-2 windows (and factor-5 ones more so) cover every case of the crop: inside the
+    frame, off each edge and corner, ending on the last row/column, up- and downscaled, and entirely outside."""
+    height, width = image.shape[:2]
+    return [
+        [width / 3, height / 3, 60.0, 45.0],  # inside
+        [width / 2, height / 2, 7.0, 9.0],  # small: a strong upscale
+        [-20.0, height / 2, 50.0, 30.0],  # off the left edge
+        [width / 2, -12.5, 33.3, 41.7],  # off the top edge
+        [width - 25.0, height - 30.0, 40.0, 40.0],  # off the bottom-right corner
+        [width - 32.0, height - 32.0, 32.0, 32.0],  # the factor-1 window ends at the last row and column
+        [-30.0, -30.0, 200.0, 160.0],  # large, off the top-left corner
+        [width / 4, height / 4, 32.0, 32.0],  # factor-2 side 64: twice 32 (OpenCV switches to INTER_AREA)
+        [10.0, height - 3.0, 3.0, 60.0],  # thin box at the bottom: its window misses the frame
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_torch_crop_equals_the_opencv_crop_on_photos(name):
+    """Documented tolerance: at most one grey level (OpenCV's scalar kernel rounds its vertical pass);
+    with the SIMD kernels opencv-python runs on x86-64 and ARM the crops are equal pixel for pixel."""
+    image = PHOTOS[name]
+    boxes = photo_boxes(image)
+    for factor, size in ((2.0, 32), (2.0, 128), (5.0, 384), (1.0, 37)):
+        crops, windows = crop_and_resize_torch(image, boxes, factor, size)
+        assert crops.dtype == torch.uint8 and crops.shape == (len(boxes), 3, size, size)
+        for crop, window, box in zip(crops, windows, boxes):
+            expected, expected_window = crop_and_resize(image, box, factor, size)
+            difference = np.abs(crop.permute(1, 2, 0).numpy().astype(int) - expected)
+            assert window == expected_window
+            assert difference.max() <= 1, (box, factor, size)
+            assert (difference == 0).all(), f"{(difference > 0).mean():.2%} of the pixels differ: {box, factor, size}"
+
+
+def test_torch_crop_of_a_batch_equals_one_box_at_a_time_and_takes_any_frame_layout():
+    image = PHOTOS["coffee"]
+    boxes = photo_boxes(image)
+    batched, windows = crop_and_resize_torch(image, boxes, 5.0, 64)
+    for row, box in enumerate(boxes):
+        single, single_windows = crop_and_resize_torch(image, [box], 5.0, 64)
+        assert torch.equal(single[0], batched[row]) and single_windows == windows[row : row + 1]
+    chw = torch.from_numpy(image).permute(2, 0, 1)
+    assert torch.equal(crop_and_resize_torch(chw, boxes, 5.0, 64)[0], batched)
+    empty, no_windows = crop_and_resize_torch(image, [], 5.0, 64)
+    assert empty.shape == (0, 3, 64, 64) and no_windows == []
+
+
+def test_processor_torch_backend_gives_the_opencv_outputs():
+    frames = [PHOTOS["chelsea"], PHOTOS["chelsea"][::-1, ::-1]]  # the second: negative numpy strides
+    boxes = [photo_boxes(frames[0])[:4], photo_boxes(frames[1])[4:]]
+    for options in ({}, {"do_rescale": False, "do_normalize": False}):
+        opencv = ODTrackImageProcessor()(frames, boxes, crop_factor=5.0, output_size=96, **options)
+        torch_crops = ODTrackImageProcessor(crop_backend="torch")(
+            frames, boxes, crop_factor=5.0, output_size=96, **options
+        )
+        assert opencv.keys() == torch_crops.keys()
+        for key in opencv:
+            assert torch.equal(torch_crops[key], opencv[key]), key
+        assert torch_crops["pixel_values"].is_contiguous()
+
+
+def test_crop_backend_is_checked_with_the_valid_values_named():
+    with pytest.raises(ValueError, match="crop_backend must be 'opencv' .* or 'torch' .*; got 'cuda'"):
+        ODTrackImageProcessor(crop_backend="cuda")
+    with pytest.raises(ValueError, match="got 'gpu'"):
+        ODTrackImageProcessor()(PHOTOS["coffee"], [[10, 10, 20, 20]], crop_backend="gpu")
+    processor = ODTrackImageProcessor()
+    processor.crop_backend = "OpenCV"
+    with pytest.raises(ValueError, match="got 'OpenCV'"):
+        processor(PHOTOS["coffee"], [[10, 10, 20, 20]])
+
+
+def test_saved_image_processor_keeps_its_crop_backend(tmp_path):
+    assert ODTrackImageProcessor().crop_backend == "opencv"
+    ODTrackImageProcessor(crop_backend="torch").save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "preprocessor_config.json").read_text())["crop_backend"] == "torch"
+    assert ODTrackImageProcessor.from_pretrained(tmp_path).crop_backend == "torch"
+
+
+def test_torch_backend_frames_become_hwc_tensors_once():
+    processor = ODTrackImageProcessor(crop_backend="torch")
+    chw = torch.from_numpy(PHOTOS["coffee"]).permute(2, 0, 1)
+    frame = processor.process_image(chw, device="cpu")
+    assert frame.shape == (400, 600, 3) and frame.is_contiguous() and torch.equal(frame, chw.permute(1, 2, 0))
+    assert processor.process_image(frame).data_ptr() == frame.data_ptr()  # a converted frame is not copied again
+    assert isinstance(processor.process_image(chw, crop_backend="opencv"), np.ndarray)
+
+
 def test_several_frames_with_their_own_boxes():
     frames = [np.full((40, 50, 3), value, dtype=np.uint8) for value in (10, 250)]
     out = ODTrackImageProcessor()(frames, [[[5, 5, 10, 10]], [[1, 2, 8, 8], [20, 20, 9, 9]]], output_size=32)
@@ -136,28 +231,31 @@ def test_several_frames_with_their_own_boxes():
 
 
 # --- inputs --------------------------------------------------------------------------------------------
-def _crop(image):
-    return ODTrackImageProcessor()(image, [[3, 4, 12, 10]], output_size=32)["pixel_values"]
+def _crop(image, crop_backend="opencv"):
+    return ODTrackImageProcessor(crop_backend=crop_backend)(image, [[3, 4, 12, 10]], output_size=32)["pixel_values"]
 
 
-def test_accepted_frame_types_give_identical_crops():
+@pytest.mark.parametrize("crop_backend", CROP_BACKENDS)
+def test_accepted_frame_types_give_identical_crops(crop_backend):
     rgb = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
     reference = _crop(rgb)
     for frame in (
+        rgb,
         PIL.Image.fromarray(rgb),
         torch.from_numpy(rgb),  # HWC
         torch.from_numpy(rgb).permute(2, 0, 1),  # CHW
         np.concatenate([rgb, np.full((30, 40, 1), 7, np.uint8)], axis=2),  # RGBA: alpha dropped
         PIL.Image.fromarray(rgb).convert("RGBA"),
     ):
-        assert torch.equal(_crop(frame), reference)
+        assert torch.equal(_crop(frame, crop_backend), reference)
 
 
-def test_grey_frames_become_rgb():
+@pytest.mark.parametrize("crop_backend", CROP_BACKENDS)
+def test_grey_frames_become_rgb(crop_backend):
     grey = np.random.default_rng(2).integers(0, 256, (30, 40), dtype=np.uint8)
     reference = _crop(np.repeat(grey[:, :, None], 3, axis=2))
     for frame in (grey, grey[:, :, None], PIL.Image.fromarray(grey), torch.from_numpy(grey)[None]):
-        assert torch.equal(_crop(frame), reference)
+        assert torch.equal(_crop(frame, crop_backend), reference)
 
 
 @pytest.mark.parametrize(
@@ -171,10 +269,11 @@ def test_grey_frames_become_rgb():
         ([[1, 2], [3, 4]], "got list"),
     ],
 )
-def test_unsupported_frames_are_rejected_with_what_was_received(frame, message):
+@pytest.mark.parametrize("crop_backend", CROP_BACKENDS)
+def test_unsupported_frames_are_rejected_with_what_was_received(frame, message, crop_backend):
     images = [frame] if isinstance(frame, list) else frame
     with pytest.raises(ValueError, match="Expected a video frame as a PIL image") as error:
-        ODTrackImageProcessor()(images, [[1, 1, 5, 5]])
+        ODTrackImageProcessor(crop_backend=crop_backend)(images, [[1, 1, 5, 5]])
     assert message in str(error.value)
 
 

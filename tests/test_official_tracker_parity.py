@@ -2,7 +2,8 @@
 
 For each fixture set (``$ODTRACK_PARITY_FIXTURES`` or ``shared/fixtures/official-parity``) the converted
 model tracks the fixture clip from ``init_box_xywh`` with the crop sizes, factors and template number
-recorded in ``config.json -> tracker``; every box must match within 1e-3 px (reference tolerance).
+recorded in ``config.json -> tracker``; every box must match within 1e-3 px (reference tolerance), with
+the OpenCV crop and with the batched torch crop.
 """
 
 import json
@@ -19,15 +20,16 @@ FIXTURES = [d for d in fixture_dirs() if (d / "tracker_outputs.json").is_file()]
 pytestmark = pytest.mark.skipif(not FIXTURES, reason="no official-parity tracker fixtures found")
 
 
+@pytest.mark.parametrize("crop_backend", ["opencv", "torch"])
 @pytest.mark.parametrize("directory", FIXTURES, ids=lambda d: d.name)
-def test_tracker_reproduces_official_boxes(directory):
+def test_tracker_reproduces_official_boxes(directory, crop_backend):
     model, processor, tracker = tracker_from_fixture(directory)
     video = load_file(directory / tracker["video_file"])
     expected = json.loads((directory / "tracker_outputs.json").read_text())
     init_box = video["init_box_xywh"].tolist()
     assert init_box == tracker["init_box_xywh"] == expected["boxes_xywh"][0]
 
-    session = processor.init_tracking_session(model)
+    session = processor.init_tracking_session(model, crop_backend=crop_backend)
     boxes = [output.boxes[0].tolist() for output in session.propagate(video["frames"].numpy(), boxes=[init_box])]
 
     got, want = torch.tensor(boxes, dtype=torch.float64), torch.tensor(expected["boxes_xywh"], dtype=torch.float64)

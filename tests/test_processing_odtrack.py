@@ -44,3 +44,13 @@ def test_save_and_load_processor_config(tmp_path):
         assert [getattr(loaded, name) for name in settings] == [2.5, 112, 4.0, 128]
         assert torch.equal(loaded(IMAGE, BOX)["pixel_values"], processor(IMAGE, BOX)["pixel_values"])
     assert isinstance(AutoImageProcessor.from_pretrained(tmp_path), ODTrackImageProcessor)
+
+
+def test_saved_processor_keeps_the_crop_backend(tmp_path):
+    ODTrackProcessor(ODTrackImageProcessor(crop_backend="torch"), search_size=128).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "processor_config.json").read_text())
+    assert saved["image_processor"]["crop_backend"] == "torch"
+    loaded = AutoProcessor.from_pretrained(tmp_path)
+    assert loaded.image_processor.crop_backend == "torch"
+    expected = ODTrackProcessor(search_size=128)(IMAGE, BOX)["pixel_values"]
+    assert torch.equal(loaded(IMAGE, BOX)["pixel_values"], expected)

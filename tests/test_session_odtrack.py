@@ -7,7 +7,8 @@ import pytest
 import torch
 from tracking_helpers import fixture_clip, fixture_tracker
 
-from odtrack_hf import ODTrackProcessor, TemplateMemoryPolicy
+from odtrack_hf import ODTrackProcessor, TemplateMemoryPolicy, image_processing_odtrack
+from odtrack_hf.data.synthetic import GenerationConfig, plan_sequence, render_frames
 
 # --- template memory policy ------------------------------------------------------------------------------
 REFERENCE_TABLE = {  # reference §3.6: frame being tracked -> memory indices, for TEMPLATE_NUMBER 3 and 4
@@ -150,6 +151,43 @@ def test_memory_of_the_official_and_bounded_policies():
     assert official.stored_templates(1) == [k for k in range(tracked + 1) if policy.keeps(k, tracked)]
     assert official.stored_templates(1) != list(range(tracked + 1))  # something was pruned
     assert bounded.stored_templates(1) == [0, 4, 8]  # stride 4 after 11 frames with 4 slots
+
+
+# --- crop backends ------------------------------------------------------------------------------------------
+def test_torch_crop_backend_tracks_like_opencv_with_one_crop_call_per_frame(monkeypatch):
+    """A generated 320x240 photo sequence whose target starts near the right edge (search crops run off
+    the frame) and a second object: the torch crops equal OpenCV's, so boxes and scores are identical."""
+    config = GenerationConfig(min_frames=12, max_frames=12, min_size=(320, 240), max_size=(320, 240))
+    rendered = list(render_frames(plan_sequence("heldout", 0, config=config)))
+    frames = [np.asarray(image.convert("RGB")) for image, _ in rendered]
+    x0, y0, x1, y1 = rendered[0][1].box
+    boxes = [[x0, y0, x1 - x0, y1 - y0], [100.0, 80.0, 40.0, 30.0]]
+    model, processor = fixture_tracker()
+    opencv = list(processor.init_tracking_session(model).propagate(frames, boxes=boxes))
+
+    batches, crop_torch = [], image_processing_odtrack.crop_and_resize_torch
+
+    def counted_crop(frame, crop_boxes, *args):
+        batches.append(len(crop_boxes))
+        return crop_torch(frame, crop_boxes, *args)
+
+    monkeypatch.setattr(image_processing_odtrack, "crop_and_resize_torch", counted_crop)
+    monkeypatch.setattr(image_processing_odtrack, "crop_and_resize", None)  # the OpenCV crop is not called
+    processor.image_processor.crop_backend = "torch"  # the session's default comes from the processor
+    session = processor.init_tracking_session(model)
+    assert session.crop_backend == "torch"
+    with_torch = list(session.propagate(frames, boxes=boxes))
+
+    assert batches == [2] + [2, 2] * (len(frames) - 1)  # first templates, then search crops + new templates
+    for ours, reference in zip(with_torch, opencv):
+        assert torch.equal(ours.boxes, reference.boxes) and torch.equal(ours.scores, reference.scores)
+    assert (opencv[-1].boxes[0] - opencv[0].boxes[0]).abs().max() > 1  # the target was followed, not static
+
+
+def test_session_rejects_an_unknown_crop_backend():
+    model, processor = fixture_tracker()
+    with pytest.raises(ValueError, match="crop_backend must be 'opencv'"):
+        processor.init_tracking_session(model, crop_backend="cv2")
 
 
 # --- errors ------------------------------------------------------------------------------------------------

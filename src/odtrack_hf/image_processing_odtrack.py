@@ -5,7 +5,13 @@ The crop reproduces the official ``sample_target`` bit for bit (reference §3.2)
 zero-padded where it leaves the image, the last image row and column are never read (the official
 ``x2 - W + 1`` padding), and the square is resized with OpenCV ``INTER_LINEAR`` on uint8 pixels.
 torchvision's bilinear resize differs from OpenCV by one grey level on about a quarter of the pixels,
-which moves tracked boxes by more than the parity tolerance, so the crop runs in OpenCV.
+which moves tracked boxes by more than the parity tolerance, so the default crop runs in OpenCV.
+
+``crop_backend="torch"`` crops all boxes of a frame in one batched torch op on the frame's device
+(`crop_and_resize_torch`). It re-implements OpenCV's fixed-point ``INTER_LINEAR`` (11-bit weights,
+the truncating vertical pass of its SIMD kernels), which makes it equal to the OpenCV crop pixel for
+pixel with opencv-python 5.0 on x86-64 (see ``docs/performance.md``); a build that took OpenCV's
+scalar, rounding kernel would differ by at most one grey level.
 
 Normalisation follows the official order of float32 operations (``x / 255 - mean) / std``), and
 every geometric quantity (crop windows, resize factors, boxes) stays in float64 or Python numbers.
@@ -29,6 +35,8 @@ if TYPE_CHECKING:
     from .modeling_odtrack import ODTrackOutput
 
 CLIP_MARGIN = 10  # official clip_box margin: boxes stay inside the frame and at least 10 x 10 px
+CROP_BACKENDS = ("opencv", "torch")
+RESIZE_COEF_SCALE = 2048  # OpenCV INTER_RESIZE_COEF_SCALE: uint8 INTER_LINEAR weights are multiples of 1/2048
 
 EXPECTED_FRAME = (
     "a PIL image, an HWC uint8 RGB numpy array, or a CHW or HWC uint8 torch tensor "
@@ -43,10 +51,15 @@ class ODTrackImageProcessorKwargs(ImagesKwargs, total=False):
         factor 2.0, search factor 5.0).
     output_size (`int`, *optional*, defaults to `192`):
         Side in pixels of the resized crop (official template 192, search 384).
+    crop_backend (`str`, *optional*, defaults to `"opencv"`):
+        ``"opencv"``: the official crop, one box at a time with OpenCV on the CPU. ``"torch"``: all boxes
+        of a frame in one batched op on the frame's device (the ``device`` argument, or where a tensor
+        frame already is), equal to the OpenCV crop (see `crop_and_resize_torch`).
     """
 
     crop_factor: float | None
     output_size: int | None
+    crop_backend: str | None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,6 +109,91 @@ def crop_and_resize(
         canvas[top - y1 : bottom - y1, left - x1 : right - x1] = image[top:bottom, left:right]
     crop = cv2.resize(canvas, (output_size, output_size), interpolation=cv2.INTER_LINEAR)
     return crop, (x1, y1, side)
+
+
+def crop_and_resize_torch(
+    frame: Any, boxes_xywh: Sequence[Sequence[float]], factor: float, output_size: int
+) -> tuple[torch.Tensor, list[tuple[int, int, int]]]:
+    """`crop_and_resize` for all boxes of a frame at once, in torch on the frame's device.
+
+    Args:
+        frame: the frame (see `to_rgb_tensor`); a tensor is cropped where it is, e.g. on the GPU.
+        boxes_xywh: ``N`` target boxes ``(x, y, w, h)`` in image pixels.
+        factor: crop side as a multiple of ``sqrt(w * h)``.
+        output_size: side ``S`` of the returned crops.
+
+    Returns:
+        ``(crops, windows)``: ``(N, 3, S, S)`` uint8 crops on the frame's device and the ``(x1, y1, side)``
+        window of each (`crop_window`). Each crop is the official zero-padded window resized by OpenCV's
+        uint8 ``INTER_LINEAR`` arithmetic: weights rounded to 1/2048, an exact integer horizontal pass,
+        and the vertical pass of OpenCV's SIMD kernels, ``((h0 >> 4) * b0 >> 16) + ((h1 >> 4) * b1 >> 16)``
+        rounded with ``+ 2 >> 2``. Padding is not built: taps outside the image (or on its last row or
+        column, the official ``+1`` padding) get weight 0, which is what a zero pixel contributes.
+    """
+    frame = to_rgb_tensor(frame)
+    height, width = frame.shape[:2]
+    windows = [crop_window(box, factor) for box in boxes_xywh]
+    x1, y1, side = torch.tensor(windows, dtype=torch.int64).reshape(-1, 3).unbind(1)
+    # OpenCV snaps columns outside the window to its border with weight 1, but keeps the row weights
+    # and repeats the border row; the two differ in the last bit of its truncating vertical pass
+    columns = _linear_taps(x1, side, output_size, width, snap_to_border=True)
+    rows = _linear_taps(y1, side, output_size, height, snap_to_border=False)
+    # the taps are tiny (N x S); one host-to-device copy for all of them
+    col0, col1, a0, a1, row0, row1, b0, b1 = torch.cat([columns, rows]).to(frame.device).unbind(0)
+    count, pixels = len(windows), frame.reshape(-1, 3)
+    # work on (N, S, S * 3) rows of interleaved RGB: column weights repeated per channel keep the inner
+    # loops of the integer arithmetic long (a broadcast over a last dimension of 3 is several times slower)
+    a0, a1 = (w.repeat_interleave(3, dim=1)[:, None].int() for w in (a0, a1))
+
+    def horizontal(row: torch.Tensor) -> torch.Tensor:
+        """``(N, S, S * 3)`` int32: one tap row of every output row, interpolated along x, in 1/2048 units."""
+        index = row[:, :, None] * width
+        left, right = (
+            pixels.index_select(0, (index + col[:, None, :]).flatten()).view(count, output_size, 3 * output_size).int()
+            for col in (col0, col1)
+        )
+        return left.mul_(a0).addcmul_(right, a1)
+
+    top = horizontal(row0).bitwise_right_shift_(4).mul_(b0[:, :, None].int()).bitwise_right_shift_(16)
+    bottom = horizontal(row1).bitwise_right_shift_(4).mul_(b1[:, :, None].int()).bitwise_right_shift_(16)
+    crops = top.add_(bottom).add_(2).bitwise_right_shift_(2).to(torch.uint8).view(count, output_size, output_size, 3)
+    return crops.permute(0, 3, 1, 2).contiguous(), windows
+
+
+def _linear_taps(
+    starts: torch.Tensor, sides: torch.Tensor, output_size: int, length: int, snap_to_border: bool
+) -> torch.Tensor:
+    """OpenCV's uint8 ``INTER_LINEAR`` taps along one axis, for ``N`` windows resized to ``output_size``.
+
+    Window ``n`` covers image pixels ``starts[n] .. starts[n] + sides[n] - 1`` of an axis of ``length``
+    pixels; those outside ``0 .. length - 2`` are the official zero padding. Returns ``(4, N, S)`` int64:
+    the image index of each output pixel's two taps (clamped into the image) and their weights in
+    1/2048 units, 0 for padding taps. The coefficients follow OpenCV's float arithmetic:
+    ``f = float32((d + 0.5) * (1 / (S / side)) - 0.5)``, weights ``round((1 - frac) * 2048)`` and
+    ``round(frac * 2048)`` half to even.
+    """
+    last = (sides - 1)[:, None]
+    scale = 1.0 / (output_size / sides.to(torch.float64)[:, None])
+    position = ((torch.arange(output_size, dtype=torch.float64) + 0.5) * scale - 0.5).to(torch.float32)
+    first = position.floor()
+    fraction = position - first
+    first = first.to(torch.int64)
+    if snap_to_border:
+        fraction = fraction.masked_fill((first < 0) | (first >= last), 0.0)
+    taps = torch.stack([first, first + 1]).clamp(min=torch.zeros_like(last), max=last) + starts[:, None]
+    weights = torch.stack([1 - fraction, fraction]).mul_(RESIZE_COEF_SCALE).round_().to(torch.int64)
+    weights = weights.masked_fill_((taps < 0) | (taps > length - 2), 0)
+    return torch.cat([taps.clamp_(0, length - 1), weights])
+
+
+def check_crop_backend(crop_backend: Any) -> str:
+    """Return ``crop_backend`` if it is one of `CROP_BACKENDS`, else raise a ``ValueError`` naming them."""
+    if crop_backend not in CROP_BACKENDS:
+        raise ValueError(
+            f"crop_backend must be 'opencv' (the official crop, exact, default) or 'torch' (all boxes of a "
+            f"frame in one batched op on the frame's device); got {crop_backend!r}."
+        )
+    return crop_backend
 
 
 def hann_window(size: int) -> torch.Tensor:
@@ -193,24 +291,45 @@ def to_rgb_array(image: Any) -> np.ndarray:
     if isinstance(image, PIL.Image.Image):
         return np.asarray(image.convert("RGB"))
     if isinstance(image, torch.Tensor):
-        kind, array = "torch tensor", image.detach().cpu().numpy()
-        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
-            array = array.transpose(1, 2, 0)  # CHW -> HWC
-    elif isinstance(image, np.ndarray):
-        kind, array = "numpy array", image
+        return _rgb_view(image.detach(), "torch tensor").cpu().numpy()
+    if isinstance(image, np.ndarray):
+        return _rgb_view(image, "numpy array")
+    raise ValueError(f"Expected a video frame as {EXPECTED_FRAME}; got {type(image).__name__}.")
+
+
+def to_rgb_tensor(image: Any, device: str | torch.device | None = None) -> torch.Tensor:
+    """Turn one frame into a contiguous ``(H, W, 3)`` uint8 RGB tensor on ``device``.
+
+    Accepts what `to_rgb_array` accepts. A tensor stays on its device when ``device`` is ``None`` and is
+    never copied to the CPU on the way; other frames are converted on the CPU, then moved.
+    """
+    if isinstance(image, torch.Tensor):
+        frame = _rgb_view(image.detach(), "torch tensor")
     else:
-        raise ValueError(f"Expected a video frame as {EXPECTED_FRAME}; got {type(image).__name__}.")
-    if array.dtype != np.uint8:
+        # torch needs positive strides (a BGR->RGB view has a negative one) and writable memory (PIL's is not)
+        frame = torch.from_numpy(np.require(to_rgb_array(image), requirements=("C_CONTIGUOUS", "WRITEABLE")))
+    return frame.to(device).contiguous()
+
+
+def _rgb_view(array: np.ndarray | torch.Tensor, kind: str) -> np.ndarray | torch.Tensor:
+    """Validate a numpy or torch frame and view it as ``(H, W, 3)`` (CHW tensors transposed, grey repeated,
+    alpha dropped); raises ``ValueError`` naming what was received."""
+    is_tensor = isinstance(array, torch.Tensor)
+    if array.dtype != (torch.uint8 if is_tensor else np.uint8):
+        dtype = str(array.dtype).removeprefix("torch.")
         raise ValueError(
-            f"Expected a video frame as {EXPECTED_FRAME}; got a {kind} of dtype {array.dtype} and shape "
+            f"Expected a video frame as {EXPECTED_FRAME}; got a {kind} of dtype {dtype} and shape "
             f"{tuple(array.shape)}. Convert to uint8 pixels in 0..255 first."
         )
+    shape = tuple(array.shape)
+    if is_tensor and array.ndim == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
+        array = array.permute(1, 2, 0)  # CHW -> HWC
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
-        raise ValueError(f"Expected a video frame as {EXPECTED_FRAME}; got a {kind} of shape {tuple(image.shape)}.")
+        raise ValueError(f"Expected a video frame as {EXPECTED_FRAME}; got a {kind} of shape {shape}.")
     if array.shape[2] == 1:
-        return np.repeat(array, 3, axis=2)
+        return array.expand(-1, -1, 3) if is_tensor else np.repeat(array, 3, axis=2)
     return array[:, :, :3]
 
 
@@ -231,6 +350,10 @@ class ODTrackImageProcessor(TorchvisionBackend):
     - ``resize_factors``: ``(N,)`` float64 ``S / side``;
     - ``image_sizes``: ``(N, 2)`` int64 ``(height, width)`` of the frame of each crop.
 
+    ``crop_backend`` (saved with the processor, also a per-call argument) chooses the crop: ``"opencv"``
+    (default, the official crop, frames on the CPU) or ``"torch"`` (`crop_and_resize_torch`: every box of a
+    frame in one batched op on the frame's device; with ``device=...`` the frame is moved there first).
+
     Cast only ``pixel_values`` to another dtype: ``BatchFeature.to(dtype)`` would also cast the geometry.
     """
 
@@ -244,9 +367,11 @@ class ODTrackImageProcessor(TorchvisionBackend):
     do_normalize = True
     crop_factor = 2.0
     output_size = 192
+    crop_backend = "opencv"
 
     def __init__(self, **kwargs: Unpack[ODTrackImageProcessorKwargs]):
         super().__init__(**kwargs)
+        check_crop_backend(self.crop_backend)
 
     def preprocess(
         self,
@@ -264,20 +389,38 @@ class ODTrackImageProcessor(TorchvisionBackend):
         # one frame or a flat list of frames; frames are validated one by one in process_image
         return list(images) if isinstance(images, (list, tuple)) else [images]
 
-    def process_image(self, image: Any, **kwargs) -> np.ndarray:
-        """Validate one frame and return it as the ``(H, W, 3)`` uint8 RGB array OpenCV crops."""
+    def process_image(
+        self,
+        image: Any,
+        crop_backend: str | None = None,
+        device: str | torch.device | None = None,
+        **kwargs,
+    ) -> np.ndarray | torch.Tensor:
+        """Validate one frame and return it in the form the crop backend reads.
+
+        ``"opencv"`` (``crop_backend`` defaults to the processor's): an ``(H, W, 3)`` uint8 RGB numpy array.
+        ``"torch"``: an ``(H, W, 3)`` uint8 RGB tensor on ``device`` (default: where a tensor frame is, else
+        the CPU); convert a frame once with this and pass the tensor to several calls to crop it in place.
+        """
+        if check_crop_backend(self.crop_backend if crop_backend is None else crop_backend) == "torch":
+            return to_rgb_tensor(image, device)
         return to_rgb_array(image)
 
+    def _validate_preprocess_kwargs(self, crop_backend: str | None = None, **kwargs) -> None:
+        check_crop_backend(crop_backend)
+        super()._validate_preprocess_kwargs(**kwargs)
+
     def _preprocess_image_like_inputs(self, images: Any, boxes: Any, **kwargs) -> BatchFeature:
-        frames = self._prepare_image_like_inputs(images)
+        frames = self._prepare_image_like_inputs(images, crop_backend=kwargs["crop_backend"], device=kwargs["device"])
         return self._preprocess(frames, boxes=boxes, **kwargs)
 
     def _preprocess(
         self,
-        images: list[np.ndarray],
+        images: list[np.ndarray] | list[torch.Tensor],
         boxes: Any,
         crop_factor: float,
         output_size: int,
+        crop_backend: str,
         do_rescale: bool,
         rescale_factor: float,
         do_normalize: bool,
@@ -291,16 +434,24 @@ class ODTrackImageProcessor(TorchvisionBackend):
         crops, targets, windows, sizes = [], [], [], []
         for frame_index, (image, frame_boxes) in enumerate(zip(images, per_frame)):
             size = tuple(image.shape[:2])
-            for box_index, box in enumerate(frame_boxes):
-                name = f"Box {box_index}" if len(images) == 1 else f"Box {box_index} of frame {frame_index}"
-                target = check_box(box, size, name)
-                crop, (x1, y1, side) = crop_and_resize(image, target, crop_factor, output_size)
-                crops.append(crop)
-                targets.append(target)
-                windows.append([x1, y1, side, side])
-                sizes.append(size)
+            frame_targets = [
+                check_box(box, size, f"Box {i}" if len(images) == 1 else f"Box {i} of frame {frame_index}")
+                for i, box in enumerate(frame_boxes)
+            ]
+            if not frame_targets:
+                continue
+            if crop_backend == "torch":
+                frame_crops, frame_windows = crop_and_resize_torch(image, frame_targets, crop_factor, output_size)
+            else:
+                cropped = [crop_and_resize(image, target, crop_factor, output_size) for target in frame_targets]
+                frame_crops = torch.from_numpy(np.stack([crop for crop, _ in cropped])).permute(0, 3, 1, 2)
+                frame_windows = [window for _, window in cropped]
+            crops.append(frame_crops)
+            targets += frame_targets
+            windows += [[x1, y1, side, side] for x1, y1, side in frame_windows]
+            sizes += [size] * len(frame_targets)
         if crops:
-            pixel_values = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+            pixel_values = (crops[0] if len(crops) == 1 else torch.cat(crops)).contiguous()
         else:
             pixel_values = torch.zeros(0, 3, output_size, output_size, dtype=torch.uint8)
         if device is not None:
@@ -404,12 +555,16 @@ def _boxes_per_frame(boxes: Any, num_frames: int) -> list[list]:
 
 __all__ = [
     "CLIP_MARGIN",
+    "CROP_BACKENDS",
     "ODTrackImageProcessor",
     "check_box",
+    "check_crop_backend",
     "clip_boxes",
     "crop_and_resize",
+    "crop_and_resize_torch",
     "crop_window",
     "hann_window",
     "map_box_back",
     "to_rgb_array",
+    "to_rgb_tensor",
 ]

@@ -103,8 +103,10 @@ class ODTrackProcessor(ProcessorMixin):
         dtype: torch.dtype | None = None,
         max_templates: int | None = None,
         compile: bool = False,
+        crop_backend: str | None = None,
     ) -> ODTrackInferenceSession:
-        """Start a tracking session for one video (see [`ODTrackInferenceSession`] for the arguments)."""
+        """Start a tracking session for one video (see [`ODTrackInferenceSession`] for the arguments;
+        ``crop_backend="torch"`` crops every object on ``inference_device`` in one batched op)."""
         return ODTrackInferenceSession(
             model,
             self,
@@ -113,6 +115,7 @@ class ODTrackProcessor(ProcessorMixin):
             dtype=dtype,
             max_templates=max_templates,
             compile=compile,
+            crop_backend=crop_backend,
         )
 
 

@@ -18,6 +18,9 @@ forward, and after ``2 * tracker_template_number`` frames every object uses
 With separate attention the template path does not depend on the search frame: each object keeps
 the model's [`ODTrackTemplateCache`] of its selected templates and recomputes it only when the
 selection changes (every frame up to ``2n``, then only when ``f // n`` changes).
+
+With ``crop_backend="torch"`` each frame is moved to the inference device once, and the search crops
+of all objects (and their new templates) are cut there in one batched op per call.
 """
 
 import bisect
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .image_processing_odtrack import hann_window
+from .image_processing_odtrack import check_crop_backend, hann_window
 from .modeling_odtrack import ODTrackTemplateCache
 
 if TYPE_CHECKING:
@@ -149,6 +152,9 @@ class ODTrackInferenceSession:
             stored templates per object (see [`TemplateMemoryPolicy`]).
         compile: run the model through ``torch.compile(dynamic=True)``, so that the growing number of
             templates (1 to ``n + 1``) and of objects does not recompile every frame.
+        crop_backend: ``"opencv"`` (the official crop on the CPU) or ``"torch"`` (every object's crop in one
+            batched op on ``inference_device``; equal to the OpenCV crop, see ``docs/performance.md``).
+            Default: the image processor's ``crop_backend``.
 
     Per object the session keeps its template memory (uint8 crops), its temporal token, its last box
     and score, and how many frames it has been tracked (the official frame counter). The temporal token is passed from each frame to the next
@@ -168,6 +174,7 @@ class ODTrackInferenceSession:
         dtype: torch.dtype | None = None,
         max_templates: int | None = None,
         compile: bool = False,
+        crop_backend: str | None = None,
     ):
         config = model.config
         for name in ("template_size", "search_size"):
@@ -187,6 +194,9 @@ class ODTrackInferenceSession:
         self.inference_device = torch.device(inference_device) if inference_device is not None else model.device
         self.state_device = torch.device(state_device) if state_device is not None else self.inference_device
         self.dtype = dtype if dtype is not None else model.dtype
+        self.crop_backend = check_crop_backend(
+            crop_backend if crop_backend is not None else processor.image_processor.crop_backend
+        )
         # models without encode_templates (remote code of an older version, test doubles) get the crops
         encode_templates = getattr(model, "encode_templates", None)
         self.use_template_cache = config.attn_type == "separate" and encode_templates is not None
@@ -244,7 +254,10 @@ class ODTrackInferenceSession:
             ValueError: bad frame, a frame whose size differs from the first, an invalid or
                 out-of-frame box, or a duplicate id. The session is unchanged when it raises.
         """
-        image = self.processor.image_processor.process_image(frame)
+        # once per frame: a numpy array for OpenCV, or a tensor on the inference device for the torch crop
+        image = self.processor.image_processor.process_image(
+            frame, crop_backend=self.crop_backend, device=self.inference_device
+        )
         size = tuple(image.shape[:2])
         if self.video_size is not None and size != self.video_size:
             raise ValueError(
@@ -285,8 +298,14 @@ class ODTrackInferenceSession:
             raise ValueError(f"Unknown object id {object_id!r}; tracked ids are {self.object_ids}.")
         return self._objects[object_id]
 
-    def _new_objects(self, image: np.ndarray, boxes: Any, object_ids: Sequence[int] | None) -> list[_TrackedObject]:
-        crops = self.processor(images=image, boxes=boxes, mode="template", do_rescale=False, do_normalize=False)
+    def _crops(self, image: np.ndarray | torch.Tensor, boxes: Any, mode: str, **kwargs) -> Any:
+        """The processor's crops of one frame with this session's crop backend (see `ODTrackProcessor`)."""
+        return self.processor(images=image, boxes=boxes, mode=mode, crop_backend=self.crop_backend, **kwargs)
+
+    def _new_objects(
+        self, image: np.ndarray | torch.Tensor, boxes: Any, object_ids: Sequence[int] | None
+    ) -> list[_TrackedObject]:
+        crops = self._crops(image, boxes, "template", do_rescale=False, do_normalize=False)
         count = len(crops["target_boxes"])
         if object_ids is None:
             object_ids = list(range(self._next_object_id, self._next_object_id + count))
@@ -307,8 +326,8 @@ class ODTrackInferenceSession:
             for object_id, box, template in zip(object_ids, crops["target_boxes"], templates)
         ]
 
-    def _track(self, image: np.ndarray, objects: list[_TrackedObject]) -> None:
-        search = self.processor(images=image, boxes=[obj.box for obj in objects], mode="search")
+    def _track(self, image: np.ndarray | torch.Tensor, objects: list[_TrackedObject]) -> None:
+        search = self._crops(image, [obj.box for obj in objects], "search", device=self.inference_device)
         selections, groups = [], {}
         for position, obj in enumerate(objects):
             obj.frames_tracked += 1
@@ -360,12 +379,12 @@ class ODTrackInferenceSession:
                 objects[position].template_cache, objects[position].cached_selection = cache, selections[position]
         return {"template_cache": ODTrackTemplateCache.concatenate([objects[p].template_cache for p in positions])}
 
-    def _update_memory(self, image: np.ndarray, objects: list[_TrackedObject]) -> None:
+    def _update_memory(self, image: np.ndarray | torch.Tensor, objects: list[_TrackedObject]) -> None:
         policy = self.template_policy
         storing = [obj for obj in objects if policy.keeps(obj.frames_tracked, obj.frames_tracked)]
         if storing:
-            crops = self.processor(
-                images=image, boxes=[obj.box for obj in storing], mode="template", do_rescale=False, do_normalize=False
+            crops = self._crops(
+                image, [obj.box for obj in storing], "template", do_rescale=False, do_normalize=False
             )["pixel_values"].to(self.state_device)
             for obj, crop in zip(storing, crops):
                 obj.templates[obj.frames_tracked] = crop.clone()  # own storage: objects drop crops independently
