@@ -25,6 +25,7 @@ from _timing import machine_line
 
 import odtrack_hf
 from odtrack_hf import ODTrackConfig, ODTrackModel, ODTrackProcessor, odtrack_preset
+from odtrack_hf.training.arguments import TrainingConfig
 from odtrack_hf.video_io import read_video_frames
 
 DEFAULT_MODEL = Path(odtrack_hf.__file__).parent / "default_model"
@@ -42,9 +43,25 @@ def timed(totals: dict[str, float], stage: str, fn):
     return wrapper
 
 
+def model_config(name: str) -> ODTrackConfig:
+    """The architecture to time: the shipped default model, a model folder, a training config or a preset."""
+    if name == "default":
+        return ODTrackConfig.from_pretrained(DEFAULT_MODEL)
+    if Path(name).is_dir():
+        return ODTrackConfig.from_pretrained(name)
+    if name.endswith((".yaml", ".yml", ".json")):
+        training = TrainingConfig.from_file(name)
+        return odtrack_preset(training.model_preset, **training.model_config)
+    return odtrack_preset(name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="default", help="'default' (the small shipped config) or a preset name")
+    parser.add_argument(
+        "--config",
+        default="default",
+        help="'default' (the shipped model's config), a preset name, a model folder or a training config (.yaml)",
+    )
     parser.add_argument("--frames", type=int, default=None, help="stop after this many frames (default: all)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
@@ -53,9 +70,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    config = ODTrackConfig.from_pretrained(DEFAULT_MODEL) if args.config == "default" else odtrack_preset(args.config)
+    config = model_config(args.config)
     model = ODTrackModel(config).eval()
-    processor = ODTrackProcessor(template_size=config.template_size, search_size=config.search_size)
+    processor = ODTrackProcessor.from_model_config(config)
     session = processor.init_tracking_session(model, dtype=getattr(torch, args.dtype))
 
     totals: dict[str, float] = defaultdict(float)

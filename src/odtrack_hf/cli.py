@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_common import CommandError, add_model_arguments, load_tracker, parse_box
+from .cli_common import CommandError, add_model_arguments, load_onnx_tracker, load_tracker, parse_box
 
 
 def _add_convert(subparsers) -> None:
@@ -76,6 +76,13 @@ def _add_track(subparsers) -> None:
     parser.add_argument(
         "--output", type=Path, help="also write the video with the tracked boxes drawn, e.g. annotated.mp4"
     )
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        metavar="FILE",
+        help="run the model step with onnxruntime from this file of 'odtrack export-onnx' (CPU); the crop "
+        "settings come from --model if given, else from the file",
+    )
     parser.set_defaults(func=_run_track)
 
 
@@ -96,7 +103,9 @@ def _add_demo(subparsers) -> None:
 
 def _run_track(args: argparse.Namespace) -> None:
     boxes = [parse_box(text) for text in args.box]
-    _track_video(args.video, boxes, args.model, args.device, args.max_templates, args.results, args.output)
+    _track_video(
+        args.video, boxes, args.model, args.device, args.max_templates, args.results, args.output, args.onnx
+    )
 
 
 def _run_demo(args: argparse.Namespace) -> None:
@@ -133,6 +142,7 @@ def _track_video(
     max_templates: int | None,
     results: Path,
     output: Path | None,
+    onnx: Path | None = None,
 ) -> None:
     import contextlib
     import time
@@ -143,10 +153,14 @@ def _track_video(
     from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
     info = video_info(video)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise CommandError("CUDA is not available on this machine; use --device cpu.")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, processor = load_tracker(model_name, device)
+    if onnx is not None:
+        if device == "cuda":
+            raise CommandError("--onnx runs the model step with onnxruntime on the CPU; drop --device cuda.")
+        model, processor = load_onnx_tracker(onnx, model_name)
+    else:
+        if device == "cuda" and not torch.cuda.is_available():
+            raise CommandError("CUDA is not available on this machine; use --device cpu.")
+        model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
     session = processor.init_tracking_session(model, max_templates=max_templates)
     tracks: dict[int, list[list[float]]] = {}
     bar = None
@@ -203,6 +217,49 @@ def _write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[
     return paths
 
 
+def _add_export_onnx(subparsers) -> None:
+    from .onnx_export import DEFAULT_OPSET
+
+    parser = subparsers.add_parser(
+        "export-onnx",
+        help="export the per-frame tracking step to ONNX (track with it: odtrack track --onnx FILE)",
+        description="Export one tracking step (search and template crops and the previous temporal token in; "
+        "score, size and offset maps, the box and the next temporal token out) with torch's dynamo exporter, "
+        "then check the file against the model with onnxruntime. Needs the onnx extra: "
+        'pip install "odtrack-hf[onnx]".',
+    )
+    parser.add_argument("model_dir", help="save_pretrained folder or Hub id of an ODTrack model")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="ONNX file to write, e.g. odtrack.onnx"
+    )
+    parser.add_argument(
+        "--num-templates",
+        type=int,
+        metavar="N",
+        help="fix the number of templates (default: a dynamic template axis, which tracking needs: an object "
+        "uses 1 to tracker_template_number + 1 templates as its memory grows)",
+    )
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, metavar="K", help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
+    parser.set_defaults(func=_run_export_onnx)
+
+
+def _run_export_onnx(args: argparse.Namespace) -> None:
+    from .onnx_export import export_onnx
+
+    model, _ = load_tracker(args.model_dir, "cpu")
+    try:
+        result = export_onnx(model.float(), args.out, num_templates=args.num_templates, opset=args.opset)
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    templates = "dynamic template count" if result.num_templates is None else f"{result.num_templates} templates"
+    print(
+        f"Exported the tracking step of {args.model_dir} ({templates}, opset {result.opset}) to {result.path}; "
+        f"onnxruntime vs torch max abs difference {max(result.max_abs_diff.values()):.1e}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_convert,
         _add_track,
         _add_demo,
+        _add_export_onnx,
         add_generate_parser,
         add_card_parser,
         add_train_parser,

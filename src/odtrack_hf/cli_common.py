@@ -4,6 +4,7 @@ and loading a tracker. The sub-command modules import these; nothing imports ``c
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 class CommandError(Exception):
@@ -36,9 +37,8 @@ def parse_box(text: str) -> list[float]:
     return box
 
 
-def load_tracker(model_name: str | None, device: str):
-    """``(model in eval mode, processor)`` from a folder or Hub id (default: the packaged model)."""
-    from transformers import AutoModel, AutoProcessor
+def _from_pretrained(from_pretrained, model_name: str | None):
+    """``from_pretrained`` of a folder or Hub id (default: the packaged model), errors as one line."""
     from transformers.utils import logging
 
     from . import DEFAULT_MODEL_DIR
@@ -47,8 +47,46 @@ def load_tracker(model_name: str | None, device: str):
 
     source = model_name or str(DEFAULT_MODEL_DIR)
     try:
-        model = AutoModel.from_pretrained(source).to(device).eval()
-        processor = AutoProcessor.from_pretrained(source)
+        return from_pretrained(source)
     except (OSError, ValueError) as error:
         raise CommandError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
+
+
+def load_tracker(model_name: str | None, device: str):
+    """``(model in eval mode, processor)`` from a folder or Hub id (default: the packaged model)."""
+    from transformers import AutoModel, AutoProcessor
+
+    model = _from_pretrained(AutoModel.from_pretrained, model_name).to(device).eval()
+    return model, _from_pretrained(AutoProcessor.from_pretrained, model_name)
+
+
+def load_onnx_tracker(path: Path, model_name: str | None):
+    """``(ODTrackOnnxModel, processor)``: an exported step and the processor of ``model_name`` (default:
+    the crop settings of the configuration stored in the ONNX file)."""
+    from transformers import AutoProcessor
+
+    from .onnx_model import ODTrackOnnxModel
+    from .processing_odtrack import ODTrackProcessor
+
+    try:
+        model = ODTrackOnnxModel(path)
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    config = model.config
+    if model.num_templates is not None:
+        raise CommandError(
+            f"{path} was exported for exactly {model.num_templates} templates, but tracking uses 1 to "
+            f"{config.tracker_template_number + 1} as an object's memory grows; export it again without "
+            "--num-templates."
+        )
+    if model_name is None:
+        return model, ODTrackProcessor.from_model_config(config)
+    processor = _from_pretrained(AutoProcessor.from_pretrained, model_name)
+    for name in ("template_size", "search_size"):
+        if getattr(processor, name) != getattr(config, name):
+            raise CommandError(
+                f"{path} was exported for {name.replace('_', ' ')} {getattr(config, name)} but the processor of "
+                f"{model_name} uses {getattr(processor, name)}; export the ONNX file from the same model: "
+                f"odtrack export-onnx {model_name} --out {path}"
+            )
     return model, processor
