@@ -183,3 +183,29 @@ def test_demo_tracks_the_carphone_clip(capsys, tmp_path):
     with av.open(str(tmp_path / "carphone_tracked.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 120
     assert "Tracked 1 object(s) over 120 frames" in out
+
+
+def test_dtype_option_reaches_the_session(capsys, tmp_path, tracker_dir, clip, monkeypatch):
+    from odtrack_hf.processing_odtrack import ODTrackProcessor
+
+    video, _ = clip
+    seen, original = [], ODTrackProcessor.init_tracking_session
+
+    def spy(self, model, **kwargs):
+        seen.append(kwargs.get("dtype"))
+        return original(self, model, **kwargs)
+
+    monkeypatch.setattr(ODTrackProcessor, "init_tracking_session", spy)
+    results = tmp_path / "b.txt"
+    code, _, err = run(
+        capsys, "track", video, "--box", "30,44,24,20", "--model", tracker_dir, "--results", results,
+        "--dtype", "bfloat16",
+    )  # fmt: skip
+    assert code == 0, err
+    assert seen == [torch.bfloat16]
+    model, processor = fixture_tracker()
+    session = original(processor, model, dtype=torch.bfloat16)
+    expected = [o.boxes[0].tolist() for o in session.propagate(read_video_frames(video), boxes=[[30, 44, 24, 20]])]
+    np.testing.assert_allclose(read_boxes(results), expected, atol=6e-5)
+    code, _, err = run(capsys, "track", video, "--box", "30,44,24,20", "--onnx", tmp_path / "x.onnx", "--dtype", "bfloat16")
+    assert code == 2 and "drop --device cuda and --dtype" in err

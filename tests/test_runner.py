@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from eval_helpers import make_benchmark, save_tiny_tracker
 from PIL import Image
 
@@ -78,7 +79,7 @@ def test_eval_folder_writes_official_results_metrics_table_and_plots(first_run, 
     all_times = np.concatenate([np.loadtxt(first_run / "results" / f"{name}_time.txt") for name in source.names])
     assert metrics["fps"] == pytest.approx(30 / all_times.sum(), rel=1e-3)  # times are written with 6 decimals
     assert 0 < metrics["fps_end_to_end"] < metrics["fps"]
-    assert metrics["num_frames"] == 30 and metrics["notes"] == []
+    assert metrics["num_frames"] == 30 and metrics["notes"] == [] and metrics["dtype"] == "float32"
 
     # one row per attribute some sequence has (attributes.json), with its sequence count
     tags = {}
@@ -93,6 +94,22 @@ def test_eval_folder_writes_official_results_metrics_table_and_plots(first_run, 
         path = first_run / "plots" / f"{kind}.png"
         assert path.read_bytes()[:8] == PNG_SIGNATURE and Image.open(path).size == (900, 675)
     assert not list(first_run.rglob(".*partial"))
+
+
+def test_dtype_runs_the_sessions_under_that_autocast(capsys, tmp_path, benchmark, tracker_dir):
+    output = tmp_path / "bf16"
+    code, _, err = run(
+        capsys, "eval", "--dataset", "folder", "--root", benchmark, "--split", "heldout", "--model", tracker_dir,
+        "--device", "cpu", "--output-dir", output, "--dtype", "bfloat16",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads((output / "metrics.json").read_text())["dtype"] == "bfloat16"
+    model, processor = ODTrackModel.from_pretrained(tracker_dir).eval(), ODTrackProcessor.from_pretrained(tracker_dir)
+    for sequence in FolderSource(benchmark / "heldout"):  # the last one's boxes differ from float32 ones
+        session = processor.init_tracking_session(model, dtype=torch.bfloat16)
+        frames = (sequence.load_frame(i) for i in range(len(sequence)))
+        expected = [o.boxes[0].tolist() for o in session.propagate(frames, boxes=[sequence.boxes[0].tolist()])]
+        np.testing.assert_array_equal(read_results(output / "results" / f"{sequence.name}.txt"), np.trunc(expected))
 
 
 def test_resume_skips_finished_sequences_and_compare_scores_another_tracker(

@@ -10,7 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_common import CommandError, add_model_arguments, load_onnx_tracker, load_tracker, parse_box
+from .cli_common import (
+    CommandError,
+    add_dtype_argument,
+    add_model_arguments,
+    load_onnx_tracker,
+    load_tracker,
+    parse_box,
+)
 
 
 def _add_convert(subparsers) -> None:
@@ -67,6 +74,7 @@ def _add_track(subparsers) -> None:
         "repeat for several objects",
     )
     add_model_arguments(parser)
+    add_dtype_argument(parser)
     parser.add_argument(
         "--results",
         type=Path,
@@ -95,6 +103,7 @@ def _add_demo(subparsers) -> None:
         "Equivalent to: odtrack track <carphone_pristine.mp4> --box 62,16,50,76 --results ... --output ...",
     )
     add_model_arguments(parser)
+    add_dtype_argument(parser)
     parser.add_argument(
         "--output-dir", type=Path, default=Path("odtrack-demo"), help="folder for the results (default odtrack-demo)"
     )
@@ -104,7 +113,15 @@ def _add_demo(subparsers) -> None:
 def _run_track(args: argparse.Namespace) -> None:
     boxes = [parse_box(text) for text in args.box]
     _track_video(
-        args.video, boxes, args.model, args.device, args.max_templates, args.results, args.output, args.onnx
+        args.video,
+        boxes,
+        args.model,
+        args.device,
+        args.max_templates,
+        args.results,
+        args.output,
+        onnx=args.onnx,
+        dtype=args.dtype,
     )
 
 
@@ -131,6 +148,7 @@ def _run_demo(args: argparse.Namespace) -> None:
         args.max_templates,
         args.output_dir / f"{stem}_boxes.txt",
         args.output_dir / f"{stem}_tracked.mp4",
+        dtype=args.dtype,
     )
 
 
@@ -143,6 +161,7 @@ def _track_video(
     results: Path,
     output: Path | None,
     onnx: Path | None = None,
+    dtype: str = "float32",
 ) -> None:
     import contextlib
     import time
@@ -154,14 +173,16 @@ def _track_video(
 
     info = video_info(video)
     if onnx is not None:
-        if device == "cuda":
-            raise CommandError("--onnx runs the model step with onnxruntime on the CPU; drop --device cuda.")
+        if device == "cuda" or dtype != "float32":
+            raise CommandError(
+                "--onnx runs the float32 model step with onnxruntime on the CPU; drop --device cuda and --dtype."
+            )
         model, processor = load_onnx_tracker(onnx, model_name)
     else:
         if device == "cuda" and not torch.cuda.is_available():
             raise CommandError("CUDA is not available on this machine; use --device cpu.")
         model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    session = processor.init_tracking_session(model, max_templates=max_templates)
+    session = processor.init_tracking_session(model, max_templates=max_templates, dtype=getattr(torch, dtype))
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()

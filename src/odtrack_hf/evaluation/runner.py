@@ -41,6 +41,8 @@ import numpy as np
 from .metrics import CONVENTIONS, SCORE_KEYS, evaluate_tracking, read_results
 
 if TYPE_CHECKING:
+    import torch
+
     from ..data.sources import FileSource
     from ..data.sources import Sequence as TrackingSequence
     from ..modeling_odtrack import ODTrackModel
@@ -87,6 +89,7 @@ class EvalConfig:
         model: ``save_pretrained`` folder or Hub id (default: the model shipped with the package).
         device: ``"cpu"`` or ``"cuda"`` (default: cuda if available).
         max_templates: bound on the template memory per object (default: the official, unbounded memory).
+        dtype: compute dtype of the tracking session (``"float32"``, or ``"bfloat16"`` / ``"float16"`` autocast).
         compare: other trackers' result folders (``<seq>.txt`` files, or a folder written by this runner),
             optionally as ``LABEL=DIR``, scored the same way and overlaid on the plots.
         convention: metric conventions, see :func:`odtrack_hf.evaluation.evaluate_tracking`.
@@ -101,6 +104,7 @@ class EvalConfig:
     model: str | None = None
     device: str | None = None
     max_templates: int | None = None
+    dtype: str = "float32"
     compare: list[str] = dataclasses.field(default_factory=list)
     convention: str = "odtrack"
     attributes_dir: str | None = None
@@ -268,7 +272,11 @@ def _zip_bytes(members: Mapping[str, str]) -> bytes:
 
 
 def track_sequence(
-    model: ODTrackModel, processor: ODTrackProcessor, sequence: TrackingSequence, max_templates: int | None = None
+    model: ODTrackModel,
+    processor: ODTrackProcessor,
+    sequence: TrackingSequence,
+    max_templates: int | None = None,
+    dtype: torch.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Track one sequence from its first box with a fresh session, timed like the official harness.
 
@@ -278,7 +286,7 @@ def track_sequence(
     first = sequence.boxes[0]
     if not (np.isfinite(first).all() and first[2] > 0 and first[3] > 0):
         raise ValueError(f"sequence {sequence.name!r}: the first box {first.tolist()} is not a valid x,y,w,h box.")
-    session = processor.init_tracking_session(model, max_templates=max_templates)
+    session = processor.init_tracking_session(model, max_templates=max_templates, dtype=dtype)
     boxes, times = [], []
     start = time.perf_counter()
     for index in range(len(sequence)):
@@ -339,7 +347,10 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
             desc = f"{config.dataset} [{state.process_index}]" if state.num_processes > 1 else config.dataset
             for index in tqdm(mine, desc=desc, unit="seq", file=sys.stderr, disable=None):
                 sequence = source[index]
-                boxes, times, wall = track_sequence(model, processor, sequence, config.max_templates)
+                import torch
+
+                dtype = getattr(torch, config.dtype)
+                boxes, times, wall = track_sequence(model, processor, sequence, config.max_templates, dtype)
                 write_sequence_results(output_dir, sequence.name, boxes, times, wall)
                 tracked.append(sequence.name)
     tracked = gather_object(tracked)
@@ -470,6 +481,7 @@ def finalize(config: EvalConfig, source: FileSource | None = None) -> dict[str, 
         "dataset": config.dataset,
         "split": config.split,
         "model": config.model,
+        "dtype": config.dtype,
         "convention": config.convention,
         "num_sequences": len(source.names),
         "num_frames": int(sum(num_frames.values())),
@@ -626,7 +638,7 @@ def format_summary(summary: Mapping[str, Any], output_dir: str | os.PathLike) ->
 
 def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``odtrack eval``."""
-    from ..cli_common import add_model_arguments
+    from ..cli_common import add_dtype_argument, add_model_arguments
 
     parser = subparsers.add_parser(
         "eval",
@@ -645,6 +657,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     parser.add_argument("--output-dir", required=True, type=Path, help="folder for results, metrics and plots")
     add_model_arguments(parser)
+    add_dtype_argument(parser)
     parser.add_argument(
         "--num-processes", type=int, default=1, help="processes to track with, sequences split between them (default 1)"
     )
@@ -676,6 +689,7 @@ def run_eval(args: argparse.Namespace) -> None:
         model=args.model,
         device=args.device,
         max_templates=args.max_templates,
+        dtype=args.dtype,
         compare=list(args.compare),
         convention=args.convention,
         attributes_dir=str(args.attributes_dir) if args.attributes_dir else None,
