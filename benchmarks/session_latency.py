@@ -1,12 +1,13 @@
 """End-to-end tracking latency of one object on a 640x480 video: JPEG decode + crop + model + map-back.
 
-The frame is a fixed random 640x480 image encoded as JPEG (quality 90, as the generated benchmark); each
-step decodes it and calls ``session.track`` (the tracker's crops, the forward with its templates and the
+The frame is a real photograph (scikit-image's ``coffee``, resized to 640x480) encoded as JPEG (quality 90,
+as the generated benchmark); each step decodes it and calls ``session.track`` (the tracker's crops, the forward with its templates and the
 temporal token, the map-back, the new memory template). The model is a trained folder (``--model``) or the
 architecture of a training config with random weights (``--config``: timing does not depend on weights).
 
     python benchmarks/session_latency.py --config examples/configs/default_model.yaml --threads 2
     python benchmarks/session_latency.py --model runs/default_model/export/latest --threads 2
+    python benchmarks/session_latency.py --model src/odtrack_hf/default_model --threads 2 --dtype bfloat16
 
 Prints the best and median step after the warm-up. Measure on an otherwise idle machine: with other
 processes running, every number is an upper bound.
@@ -20,6 +21,7 @@ import statistics
 import time
 
 import numpy as np
+import skimage.data
 import torch
 from PIL import Image
 
@@ -37,17 +39,17 @@ def build(model: str | None, config: str | None) -> tuple[ODTrackModel, ODTrackP
     return ODTrackModel(cfg).eval(), processor
 
 
-def measure(model: ODTrackModel, processor: ODTrackProcessor, steps: int, warmup: int) -> list[float]:
-    """Seconds of each tracking step (decode included) after ``warmup`` steps."""
-    rng = np.random.default_rng(0)
+def measure(model: ODTrackModel, processor: ODTrackProcessor, steps: int, warmup: int, **session_options) -> list[float]:
+    """Seconds of each tracking step (decode included) after ``warmup`` steps; ``session_options`` go to
+    ``init_tracking_session`` (``dtype``, ``compile``)."""
     buffer = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(buffer, "JPEG", quality=90)
+    Image.fromarray(skimage.data.coffee()).resize((640, 480), Image.BILINEAR).save(buffer, "JPEG", quality=90)
     data = buffer.getvalue()
 
     def decode() -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
-    session = processor.init_tracking_session(model)
+    session = processor.init_tracking_session(model, **session_options)
     session.track(decode(), new_boxes=[[290, 210, 60, 50]])
     times = []
     with torch.inference_mode():
@@ -66,13 +68,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10, help="first steps not timed (template memory fills up)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="compute dtype (autocast)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, processor = build(args.model, args.config)
-    times = measure(model, processor, args.steps, args.warmup)
+    times = measure(model, processor, args.steps, args.warmup, dtype=getattr(torch, args.dtype), compile=args.compile)
     best, median = min(times), statistics.median(times)
     print(
-        f"{args.threads} thread(s), {args.steps} steps: best {best * 1e3:.1f} ms ({1 / best:.0f} fps), "
+        f"{args.threads} thread(s), {args.dtype}{', compiled' if args.compile else ''}, {args.steps} steps: best {best * 1e3:.1f} ms ({1 / best:.0f} fps), "
         f"median {median * 1e3:.1f} ms ({1 / median:.0f} fps)"
     )
 
