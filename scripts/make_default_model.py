@@ -44,6 +44,7 @@ TRAINING_CONFIG = "examples/configs/default_model.yaml"
 DATASET = ("odtrack-hf generated held-out set (39 sequences, seed 0)", "odtrack-hf-heldout")
 METRICS = (("auc", "AUC"), ("precision", "precision"), ("norm_precision", "norm. precision"), ("ao", "AO"))
 BASELINES = ("CSRT", "KCF", "MIL")
+FLOAT32_SUFFIXES = ("running_mean", "running_var")
 
 
 @contextmanager
@@ -65,28 +66,39 @@ def moving_photo(frames: int = 30) -> list[np.ndarray]:
     return [np.ascontiguousarray(image[10 + i : 330 + i, 20 + 2 * i : 500 + 2 * i]) for i in range(frames)]
 
 
-def track_boxes(model: ODTrackModel, processor: ODTrackProcessor, frames: list[np.ndarray], box: list[float]) -> np.ndarray:
-    """Boxes (x, y, w, h) of one object tracked from ``box`` on the first frame."""
-    session = processor.init_tracking_session(model)
+def step_outputs(model: ODTrackModel, processor: ODTrackProcessor, frames: list[np.ndarray], box: list[float]):
+    """``(pred_boxes in search-crop pixels, score maps)`` of one step per frame, cropped around ``box``,
+    with the first frame as template: the same inputs for every model compared."""
+    search = processor(images=frames, boxes=[[box]] * len(frames), mode="search")["pixel_values"]
+    template = processor(images=frames[0], boxes=[box], mode="template")["pixel_values"]
     with torch.inference_mode():
-        return np.array([session.track(f, [box] if i == 0 else None).boxes[0].tolist() for i, f in enumerate(frames)])
+        out = model(pixel_values=search, template_pixel_values=template[:, None].expand(len(frames), -1, -1, -1, -1))
+    return out.pred_boxes * processor.search_size, out.score_map
 
 
 def write_float16(model: ODTrackModel, processor: ODTrackProcessor, output_dir: Path) -> float:
-    """Save ``model`` to ``output_dir`` with float16 tensors and a float32 config; return the largest box
-    difference (pixels) between the reloaded model and ``model`` when tracking on a real photograph."""
+    """Save ``model`` to ``output_dir`` with float16 tensors and a float32 config; return the largest
+    difference of predicted boxes (search-crop pixels) between the reloaded model and ``model`` over the
+    frames of `moving_photo`."""
     with without_remote_code(ODTrackConfig, ODTrackModel, ODTrackImageProcessor, ODTrackProcessor):
         model.save_pretrained(output_dir)
         processor.save_pretrained(output_dir)
     weights = output_dir / "model.safetensors"
     state = load_file(weights)
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, weights, metadata={"format": "pt"})
+    # BatchNorm statistics stay float32: the head's first convolution sees search features scaled by their
+    # similarity to the temporal token (official), so its running variance (~1e10) overflows float16
+    half = {k: v.half() if v.is_floating_point() and not k.endswith(FLOAT32_SUFFIXES) else v for k, v in state.items()}
+    overflow = [k for k, v in half.items() if not torch.isfinite(v).all()]
+    if overflow:
+        raise ValueError(f"These tensors do not fit float16: {', '.join(overflow)}.")
+    save_file(half, weights, metadata={"format": "pt"})
     weights.chmod(0o644)
     reloaded = ODTrackModel.from_pretrained(output_dir).eval()
     if reloaded.dtype != torch.float32:
         raise RuntimeError(f"{output_dir} reloads as {reloaded.dtype}; expected float32.")
     frames, box = moving_photo(), [200.0, 100.0, 110.0, 90.0]
-    return float(np.abs(track_boxes(model, processor, frames, box) - track_boxes(reloaded, processor, frames, box)).max())
+    (boxes, _), (reloaded_boxes, _) = (step_outputs(m, processor, frames, box) for m in (model, reloaded))
+    return float((boxes - reloaded_boxes).abs().max())
 
 
 def measure_fps(model_dir: Path, threads: int = 2, steps: int = 100) -> dict[str, float]:
@@ -172,7 +184,7 @@ fast enough for 2 CPU cores.
 | temporal token | on (propagated from frame to frame) |
 | candidate elimination | off |
 | parameters | {facts['parameters']:,} |
-| file | float16 safetensors, {facts['file_mb']:.1f} MB, loaded as float32 (largest box change from the float16 rounding over {facts['rounding_frames']} tracked frames: {facts['rounding_px']:.3f} px) |
+| file | float16 safetensors, {facts['file_mb']:.1f} MB, loaded as float32 (largest change of a predicted box from the float16 rounding, over {facts['rounding_frames']} search crops of a real photograph: {facts['rounding_px']:.3f} crop px) |
 
 ## Results
 
@@ -248,11 +260,14 @@ def main() -> None:
     parser.add_argument("--baselines", type=Path, required=True, help="benchmarks/opencv_baselines.py output folder")
     parser.add_argument("--training-log", type=Path, required=True, help="logs/train.jsonl of the run")
     parser.add_argument("--step", type=int, required=True, help="training step of the exported checkpoint")
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_MODEL_DIR, help="default: the package's folder")
+    parser.add_argument("--card", type=Path, default=CARD_PATH, help=f"default: {CARD_PATH.relative_to(ROOT)}")
     args = parser.parse_args()
 
     model = ODTrackModel.from_pretrained(args.export).eval()
     processor = ODTrackProcessor.from_pretrained(args.export)
-    output_dir = DEFAULT_MODEL_DIR
+    output_dir = args.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
     for stale in output_dir.iterdir():
         stale.unlink()
     rounding_px = write_float16(model, processor, output_dir)
@@ -280,9 +295,13 @@ def main() -> None:
         "training": training_summary(args.training_log, args.step),
     }
     card = build_card(facts)
-    for path in (CARD_PATH, output_dir / "README.md"):
+    for path in (args.card, output_dir / "README.md"):
         card.save(path)
         validate_model_card(path)
     size = sum(f.stat().st_size for f in output_dir.iterdir())
-    print(f"Wrote {output_dir} ({facts['parameters']:,} parameters, {size / 1e6:.1f} MB) and {CARD_PATH}")
+    print(f"Wrote {output_dir} ({facts['parameters']:,} parameters, {size / 1e6:.1f} MB) and {args.card}")
     print(f"AUC {evaluation['auc']:.1f}; fps float32 {fps['float32']:.0f}, bfloat16 {fps['bfloat16']:.0f}")
+
+
+if __name__ == "__main__":
+    main()
