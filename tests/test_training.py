@@ -23,6 +23,7 @@ from odtrack_hf import ODTrackModel
 from odtrack_hf.data.collate import TrackingClipDataset
 from odtrack_hf.training import (
     TrainingConfig,
+    apply_lr_schedule,
     build_scheduler,
     ce_keep_rate,
     list_checkpoints,
@@ -341,6 +342,28 @@ def test_step_lr_drops_after_lr_drop_epoch():
         optimizer.step()
         scheduler.step()
     assert lrs[:15] == [1e-4] * 15 and lrs[15:] == pytest.approx([1e-5] * 5)
+
+
+def test_a_resumed_scheduler_follows_the_edited_drop_epoch():
+    def stepped(lr_drop_epoch: int, steps: int):
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
+        scheduler = build_scheduler(optimizer, steps_per_epoch=5, lr_drop_epoch=lr_drop_epoch, lr_drop_factor=0.1)
+        for _ in range(steps):
+            optimizer.step()
+            scheduler.step()
+        return optimizer, scheduler
+
+    _, saved = stepped(lr_drop_epoch=4, steps=12)  # saved at step 12 of a run that would drop at step 20
+    for new_drop_epoch, expected_now, expected_later in ((2, 1e-5, 1e-5), (3, 1e-4, 1e-5), (4, 1e-4, 1e-4)):
+        optimizer, scheduler = stepped(lr_drop_epoch=new_drop_epoch, steps=0)
+        scheduler.load_state_dict(saved.state_dict())
+        assert apply_lr_schedule(scheduler, new_drop_epoch * 5, 0.1) == (new_drop_epoch != 4)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected_now)
+        assert scheduler.get_last_lr() == pytest.approx([expected_now])
+        for _ in range(4):  # to step 16: past a drop at 15, not yet at 20
+            optimizer.step()
+            scheduler.step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected_later)
 
 
 # --- configuration and CLI ---------------------------------------------------------------------------

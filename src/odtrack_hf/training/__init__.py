@@ -2,7 +2,7 @@
 
 from .arguments import DatasetSpec, TrainingConfig
 from .loop import JSONLTracker, TrainingResult, TrainingState, build_model, list_checkpoints, read_log, train
-from .optim import build_optimizer, build_scheduler, ce_keep_rate, parameter_groups
+from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_rate, parameter_groups
 
 __all__ = [
     "DatasetSpec",
@@ -10,6 +10,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "TrainingState",
+    "apply_lr_schedule",
     "build_model",
     "build_optimizer",
     "build_scheduler",

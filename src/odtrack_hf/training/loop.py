@@ -35,7 +35,7 @@ from ..loss_odtrack import ODTrackLoss
 from ..modeling_odtrack import ODTrackModel
 from ..processing_odtrack import ODTrackProcessor
 from .arguments import TrainingConfig
-from .optim import build_optimizer, build_scheduler, ce_keep_rate
+from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_rate
 
 logger = get_logger(__name__)
 
@@ -292,6 +292,12 @@ def train(config: TrainingConfig) -> TrainingResult:
     accelerator.register_for_checkpointing(sampler, state)
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
+        if apply_lr_schedule(scheduler.scheduler, config.lr_drop_epoch * steps_per_epoch, config.lr_drop_factor):
+            logger.warning(
+                f"The learning-rate drop of {checkpoint} differs from the config's; resuming with the config's "
+                f"(x{config.lr_drop_factor} every {config.lr_drop_epoch} epochs).",
+                main_process_only=True,
+            )
         logger.info(f"Resumed from {checkpoint} at step {state.step}", main_process_only=True)
     if accelerator.is_main_process:
         _truncate_log(output_dir / LOG_FILE, state.step)

@@ -43,6 +43,22 @@ def build_scheduler(
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_drop_epoch * steps_per_epoch, gamma=lr_drop_factor)
 
 
+def apply_lr_schedule(scheduler: torch.optim.lr_scheduler.StepLR, step_size: int, gamma: float) -> bool:
+    """Make a scheduler restored from a checkpoint follow the config's schedule; return whether it changed.
+
+    ``StepLR.load_state_dict`` restores the drop period and factor of the run that saved it, so a run
+    resumed after editing ``lr_drop_epoch`` would keep the old drop. This sets the config's values and
+    the learning rates they give at the restored step: ``base_lr * gamma ** (step // step_size)``.
+    """
+    if (scheduler.step_size, scheduler.gamma) == (step_size, gamma):
+        return False  # the restored rates stay exactly as saved
+    scheduler.step_size, scheduler.gamma = step_size, gamma
+    for group, base_lr in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = base_lr * gamma ** (scheduler.last_epoch // step_size)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+    return True
+
+
 def ce_keep_rate(epoch: int, start_epoch: int, warmup_epochs: int, final_keep_rate: float) -> float:
     """Candidate-elimination keep rate for a (1-based) epoch: official ``adjust_keep_rate`` with one
     value per epoch.
