@@ -1,7 +1,6 @@
 """pipeline("object-tracking"): inputs, output format, streaming, saving, the default model, errors."""
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -120,19 +119,6 @@ def test_saved_pipeline_runs_as_remote_code_in_a_fresh_process(tracker, tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.splitlines()[-1]) == tracker(list(frames[:4]), boxes=boxes)
-
-
-def test_default_model_is_the_labelled_placeholder(caplog):
-    frames, _, _ = fixture_clip()
-    with caplog.at_level(logging.WARNING):
-        default = pipeline("object-tracking", device="cpu")
-    assert "untrained placeholder" in caplog.text
-    assert default.model.config.is_untrained_placeholder
-    results = default(list(frames[:3]), boxes=[[30, 44, 54, 64]])
-    assert len(results) == 3 and all(len(r) == 1 for r in results)
-    size = sum(f.stat().st_size for f in odtrack_hf.DEFAULT_MODEL_DIR.iterdir())
-    assert size < 2_000_000
-    assert "untrained placeholder" in (odtrack_hf.DEFAULT_MODEL_DIR / "README.md").read_text().lower()
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ AutoProcessor.register(ODTrackConfig, ODTrackProcessor, exist_ok=True)
 ODTrackImageProcessor.register_for_auto_class()
 ODTrackProcessor.register_for_auto_class()
 
-# Untrained placeholder used when no model is given, until the trained default checkpoint lands.
+# The model trained with odtrack-hf and shipped with it (model_cards/odtrack-hf-default.md), used when no model is given.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 PIPELINE_REGISTRY.register_pipeline(
     "object-tracking",

@@ -195,12 +195,6 @@ def _track_video(
                 if writer is not None:
                     writer.write(draw_tracks(frame, result.boxes.tolist(), result.object_ids, result.scores.tolist()))
                 if bar is None:  # after the first frame validated the boxes, so errors stay one line
-                    if getattr(model.config, "is_untrained_placeholder", False):
-                        print(
-                            "odtrack: warning: the default model is an untrained placeholder, its boxes are not "
-                            "meaningful; pass --model with a trained checkpoint.",
-                            file=sys.stderr,
-                        )
                     # disable=None: no bar when stderr is not a terminal (logs, pipes)
                     bar = tqdm(
                         total=info["num_frames"] or None, unit="frame", desc=video.name, file=sys.stderr, disable=None

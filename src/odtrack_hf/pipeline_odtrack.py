@@ -17,12 +17,9 @@ import PIL.Image
 import torch
 from torchvision.ops import box_convert
 from transformers.pipelines.base import Pipeline
-from transformers.utils import logging
 
 from .session_odtrack import ODTrackInferenceSession, ODTrackTrackingOutput
 from .video_io import read_video_frames
-
-logger = logging.get_logger(__name__)
 
 
 class ObjectTrackingPipeline(Pipeline):
@@ -52,14 +49,6 @@ class ObjectTrackingPipeline(Pipeline):
     _load_video_processor = False
     _load_feature_extractor = False
     _load_tokenizer = False
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if getattr(self.model.config, "is_untrained_placeholder", False):
-            logger.warning(
-                "This ODTrack model is the untrained placeholder shipped with odtrack-hf: its boxes are not "
-                "meaningful. Pass model= a trained checkpoint (e.g. one converted with `odtrack convert`)."
-            )
 
     def _sanitize_parameters(
         self, max_templates: int | None = None, dtype: torch.dtype | None = None, compile: bool | None = None

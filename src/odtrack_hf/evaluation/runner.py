@@ -338,12 +338,6 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
             from ..cli_common import load_tracker
 
             model, processor = load_tracker(config.model, "cpu" if device == "cpu" else str(state.device))
-            if state.is_main_process and getattr(model.config, "is_untrained_placeholder", False):
-                print(
-                    "odtrack eval: warning: the default model is an untrained placeholder, its scores are not "
-                    "meaningful; pass --model with a trained checkpoint.",
-                    file=sys.stderr,
-                )
             desc = f"{config.dataset} [{state.process_index}]" if state.num_processes > 1 else config.dataset
             for index in tqdm(mine, desc=desc, unit="seq", file=sys.stderr, disable=None):
                 sequence = source[index]
