@@ -233,6 +233,7 @@ odtrack generate-data --out data --split heldout --num-sequences 39 --seed 0
 python -m odtrack_hf.dinov2_init --config {TRAINING_CONFIG} --out runs/dinov2_init
 odtrack train {TRAINING_CONFIG} --max-steps {facts['step']}
 python scripts/export_checkpoint.py {TRAINING_CONFIG} latest runs/default_model/export/latest
+# the shipped config.json is that export's with "propagate_temporal_token": false (see Model above)
 odtrack eval --dataset folder --root data --split heldout --output-dir runs/eval/default_model  # this model
 odtrack eval --dataset folder --root data --split heldout --output-dir runs/eval/default_model_bf16 --dtype bfloat16
 pip install "opencv-contrib-python-headless==$(python -c 'import cv2; print(cv2.__version__)').*"
