@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,25 +24,18 @@ from safetensors.torch import load_file
 
 import odtrack_hf
 from odtrack_hf import ODTrackModel, ODTrackProcessor
-from odtrack_hf.conversion import load_state_dict_strict
 from odtrack_hf.data import FolderSource
 from odtrack_hf.evaluation import evaluate_tracking
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fixture helpers of the parity tests
-from parity import config_from_fixture, converted_state_dict, fixture_dirs  # noqa: E402
+from parity import fixture_dirs, tracker_from_fixture  # noqa: E402
 
 
 def fixture_report() -> None:
     for directory in fixture_dirs():
         if not (directory / "tracker_outputs.json").is_file():
             continue
-        tracker = json.loads((directory / "config.json").read_text())["tracker"]
-        model = ODTrackModel(config_from_fixture(directory)).eval()
-        load_state_dict_strict(model, converted_state_dict(directory), directory.name)
-        processor = ODTrackProcessor(
-            template_factor=tracker["template_factor"], template_size=tracker["template_size"],
-            search_factor=tracker["search_factor"], search_size=tracker["search_size"],
-        )  # fmt: skip
+        model, processor, tracker = tracker_from_fixture(directory)
         video = load_file(directory / tracker["video_file"])
         frames, box = video["frames"].numpy(), video["init_box_xywh"].tolist()
         search = processor(images=frames[1], boxes=[box], mode="search")["pixel_values"]

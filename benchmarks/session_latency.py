@@ -23,20 +23,18 @@ import time
 import numpy as np
 import skimage.data
 import torch
+from end_to_end import model_config
 from PIL import Image
 
-from odtrack_hf import ODTrackModel, ODTrackProcessor, odtrack_preset
-from odtrack_hf.training.arguments import TrainingConfig
+from odtrack_hf import ODTrackModel, ODTrackProcessor
 
 
 def build(model: str | None, config: str | None) -> tuple[ODTrackModel, ODTrackProcessor]:
     """The model (trained folder, or random weights for a training config's architecture) and its processor."""
     if model:
         return ODTrackModel.from_pretrained(model).eval(), ODTrackProcessor.from_pretrained(model)
-    training = TrainingConfig.from_file(config)
-    cfg = odtrack_preset(training.model_preset, **training.model_config)
-    processor = ODTrackProcessor.from_model_config(cfg)
-    return ODTrackModel(cfg).eval(), processor
+    cfg = model_config(config)
+    return ODTrackModel(cfg).eval(), ODTrackProcessor.from_model_config(cfg)
 
 
 def measure(model: ODTrackModel, processor: ODTrackProcessor, steps: int, warmup: int, **session_options) -> list[float]:

@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackConfig, ODTrackImageProcessor, ODTrackModel, ODTrackProcessor
 from odtrack_hf.model_card import CITATION, TAGS, TASK_NAME, TASK_TYPE, validate_model_card
+from odtrack_hf.training import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD_PATH = ROOT / "model_cards" / "odtrack-hf-default.md"
@@ -80,13 +81,10 @@ def write_float16(model: ODTrackModel, processor: ODTrackProcessor, output_dir: 
     """Save ``model`` to ``output_dir`` with float16 tensors and a float32 config; return the largest
     difference of predicted boxes (search-crop pixels) between the reloaded model and ``model`` over the
     frames of `moving_photo`."""
+    vars(model.config).pop("auto_map", None)  # a config loaded from a remote-code folder keeps its auto_map
     with without_remote_code(ODTrackConfig, ODTrackModel, ODTrackImageProcessor, ODTrackProcessor):
         model.save_pretrained(output_dir)
         processor.save_pretrained(output_dir)
-    path = output_dir / "config.json"  # a config loaded from a remote-code folder keeps its auto_map
-    values = json.loads(path.read_text())
-    if values.pop("auto_map", None) is not None:
-        path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
     weights = output_dir / "model.safetensors"
     state = load_file(weights)
     # BatchNorm statistics stay float32: the head's first convolution sees search features scaled by their
@@ -122,8 +120,7 @@ def measure_fps(model_dir: Path, threads: int = 2, steps: int = 60, rounds: int 
 
 def training_summary(log_path: Path, step: int) -> dict[str, float]:
     """Mean training IoU and loss over the last 200 logged steps up to ``step`` of ``logs/train.jsonl``."""
-    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    window = [r for r in records if step - 200 < r["step"] <= step and "iou" in r]
+    window = [r for r in read_log(log_path) if step - 200 < r["step"] <= step and "iou" in r]
     if not window:
         raise ValueError(f"{log_path} has no logged losses before step {step}.")
     return {"iou": statistics.mean(r["iou"] for r in window), "loss": statistics.mean(r["loss"] for r in window)}

@@ -335,15 +335,15 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
     tracked = []
     with state.split_between_processes(pending) as mine:
         if mine:
+            import torch
+
             from ..cli_common import load_tracker
 
+            dtype = getattr(torch, config.dtype)
             model, processor = load_tracker(config.model, "cpu" if device == "cpu" else str(state.device))
             desc = f"{config.dataset} [{state.process_index}]" if state.num_processes > 1 else config.dataset
             for index in tqdm(mine, desc=desc, unit="seq", file=sys.stderr, disable=None):
                 sequence = source[index]
-                import torch
-
-                dtype = getattr(torch, config.dtype)
                 boxes, times, wall = track_sequence(model, processor, sequence, config.max_templates, dtype)
                 write_sequence_results(output_dir, sequence.name, boxes, times, wall)
                 tracked.append(sequence.name)
