@@ -8,9 +8,12 @@ interleaved rounds of the same run:
   abs difference of their outputs;
 - bf16 under ``torch.autocast`` (float32 weights) and with bf16 weights, vs fp32 sdpa, with their
   max abs difference;
-- achieved GFLOP/s (``torch.utils.flop_counter``) as a fraction of a same-run fp32 2048^3 matmul.
+- achieved GFLOP/s (``torch.utils.flop_counter``) as a fraction of a same-run fp32 2048^3 matmul;
+- with ``--compile``: the bf16-weights step through ``torch.compile`` (inductor), with and without
+  inductor's ``freezing`` (weights folded into the graph as constants and pre-packed for oneDNN, which
+  an inference-only step can afford). Compiling takes minutes on a CPU; it happens before the timing.
 
-    python benchmarks/model_step.py --preset odtrack-base --templates 3 --threads 2 --repeats 5
+    python benchmarks/model_step.py --preset odtrack-base --templates 3 --threads 2 --repeats 5 --compile
 """
 
 from __future__ import annotations
@@ -34,12 +37,25 @@ def max_abs_differences(outputs, reference) -> str:
     )
 
 
+def compiled_variants(model: ODTrackModel, search: torch.Tensor, templates: torch.Tensor) -> dict:
+    """The bf16 step compiled by inductor, without and with ``freezing``, each compiled here (first call)."""
+    variants = {}
+    for name, freezing in (("bf16 weights compiled", False), ("bf16 weights compiled+frozen", True)):
+        # the options make each a backend of its own, so the second is compiled anew, not served from cache
+        compiled = torch.compile(copy.deepcopy(model), options={"freezing": freezing})
+        with torch.inference_mode():
+            compiled(search, templates)
+        variants[name] = lambda compiled=compiled: compiled(search, templates)
+    return variants
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="odtrack-base")
     parser.add_argument("--templates", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd bf16 steps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -62,6 +78,8 @@ def main() -> None:
         "sdpa bf16 autocast": autocast_step,
         "sdpa bf16 weights": lambda: bf16_weights(search.bfloat16(), templates.bfloat16()),
     }
+    if args.compile:
+        variants.update(compiled_variants(bf16_weights, search.bfloat16(), templates.bfloat16()))
     matmul, matmul_gflop = matmul_fn()
     with torch.inference_mode():
         # counted on the eager copy: the counter has no formula for the fused CPU attention kernel, so
