@@ -77,6 +77,14 @@ def test_bounded_template_memory_option(tracker):
     assert tracker(list(frames), boxes=[xyxy(init_box)], max_templates=4) != official
 
 
+def test_crop_backend_option(tracker):
+    frames, init_box, _ = fixture_clip()
+    official = tracker(list(frames), boxes=[xyxy(init_box)])
+    assert tracker(list(frames), boxes=[xyxy(init_box)], crop_backend="torch") == official  # the exact torch crop
+    with pytest.raises(ValueError, match="crop_backend must be 'opencv'"):  # the option reaches the session
+        tracker(list(frames), boxes=[xyxy(init_box)], crop_backend="pillow")
+
+
 def test_save_pretrained_includes_the_processor_and_reloads(tracker, tmp_path):
     frames, init_box, _ = fixture_clip()
     tracker.save_pretrained(tmp_path)

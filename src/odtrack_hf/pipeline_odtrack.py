@@ -41,7 +41,8 @@ class ObjectTrackingPipeline(Pipeline):
     [`TemplateMemoryPolicy`]); the default reproduces the official tracker. ``compile=True`` runs the
     model through ``torch.compile``. Per call, ``dtype=torch.bfloat16`` runs a float32 model under
     bf16 autocast; ``pipeline(..., dtype=torch.bfloat16)`` instead loads bf16 weights (on CPU as fast
-    or faster, see ``docs/performance.md``).
+    or faster, see ``docs/performance.md``). ``crop_backend="torch"`` crops every object in one batched
+    op on the model's device instead of the processor's default (``"opencv"``, the official crop).
     """
 
     _load_processor = True
@@ -51,9 +52,13 @@ class ObjectTrackingPipeline(Pipeline):
     _load_tokenizer = False
 
     def _sanitize_parameters(
-        self, max_templates: int | None = None, dtype: torch.dtype | None = None, compile: bool | None = None
+        self,
+        max_templates: int | None = None,
+        dtype: torch.dtype | None = None,
+        compile: bool | None = None,
+        crop_backend: str | None = None,
     ) -> tuple[dict, dict, dict]:
-        forward_params = {"max_templates": max_templates, "dtype": dtype, "compile": compile}
+        forward_params = {"max_templates": max_templates, "dtype": dtype, "compile": compile, "crop_backend": crop_backend}
         return {}, {name: value for name, value in forward_params.items() if value is not None}, {}
 
     def __call__(self, video: Any, boxes: Sequence[Sequence[float]] | None = None, **kwargs) -> list[list[dict]]:
@@ -74,6 +79,7 @@ class ObjectTrackingPipeline(Pipeline):
             dtype=forward_params.get("dtype"),
             max_templates=forward_params.get("max_templates"),
             compile=forward_params.get("compile", False),
+            crop_backend=forward_params.get("crop_backend"),
         )
         count = 0
         for count, frame in enumerate(_frames(video), start=1):
