@@ -41,14 +41,16 @@ def test_runs_score_both_inference_modes_resume_and_tabulate(ablation, tmp_path)
     base.write_text(yaml.safe_dump(tiny_values(tmp_path / "unused", data, save_steps=1)))
     runs = tmp_path / "runs"
 
-    def run(variant: str, seed: int) -> None:
+    def run(variant: str, seed: int, *extra: str) -> None:
         command = [sys.executable, str(SCRIPT), "run", str(base), "--variant", variant, "--seed", str(seed),
                    "--max-steps", "2", "--runs", str(runs), "--data-root", str(data.parent), "--split", "clips",
-                   "--dtype", "float32"]
+                   "--dtype", "float32", *extra]
         subprocess.run(command, check=True, env=SUBPROCESS_ENV, capture_output=True)
 
-    for variant, seed in (("full", 1), ("full", 2), ("no_token", 1)):
-        run(variant, seed)
+    run("full", 1)
+    run("full", 2, "--modes", "token")
+    run("no_token", 1, "--modes", "token")  # a model trained without propagation is scored without it
+    assert not (runs / "full_s2" / "eval_notoken").exists()
     full = runs / "full_s1"
     assert json.loads((full / "model" / "config.json").read_text())["propagate_temporal_token"] is True
     assert json.loads((full / "eval_notoken_model" / "config.json").read_text())["propagate_temporal_token"] is False
@@ -62,6 +64,7 @@ def test_runs_score_both_inference_modes_resume_and_tabulate(ablation, tmp_path)
     lines = ablation.table(type("Args", (), {"runs": str(runs)})).splitlines()
     rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in lines[2:]}
     assert set(rows) == {("full", "token"), ("full", "notoken"), ("no_token", "notoken")}
+    assert "| 1 |" in rows[("full", "notoken")]  # seed 2 was scored with the token only
     aucs = [json.loads((runs / f"full_s{seed}" / "eval_token" / "metrics.json").read_text())["auc"] for seed in (1, 2)]
     row = rows[("full", "token")]
     assert f"| 2 | {sum(aucs) / 2:.1f} ({min(aucs):.1f}–{max(aucs):.1f})" in row
