@@ -1,6 +1,5 @@
 """benchmarks/opencv_baselines.py on a tiny folder: result files, resume, scores."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,17 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
+from script_helpers import load_script
+
 from odtrack_hf.data.sources import FolderSource
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "opencv_baselines.py"
 
 
 @pytest.fixture(scope="module")
 def baselines():
-    spec = importlib.util.spec_from_file_location("opencv_baselines", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/opencv_baselines.py")
 
 
 def _write_sequence(folder: Path, num_frames: int = 6) -> np.ndarray:

@@ -1,24 +1,20 @@
 """scripts/run_ablation.py: derived configs, a tiny train + score run per variant, resume, the table."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from script_helpers import REPO, load_script
 from test_training import SUBPROCESS_ENV, make_videos, tiny_values
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_ablation.py"
+SCRIPT = REPO / "scripts" / "run_ablation.py"
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    spec = importlib.util.spec_from_file_location("run_ablation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/run_ablation.py")
 
 
 def test_derive_config_applies_the_variant_seed_and_folder(ablation, tmp_path):

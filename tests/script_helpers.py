@@ -1,0 +1,16 @@
+"""Load a repository script (``benchmarks/``, ``scripts/``: not packages) as a module for its tests."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """Import ``REPO/relative_path``, e.g. ``load_script("scripts/run_ablation.py")``."""
+    path = REPO / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
