@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 from pathlib import Path
 from typing import Any
@@ -62,14 +63,14 @@ def evaluate(model_dir: Path, propagate: bool, out: Path, data_root: str, split:
     if (out / "metrics.json").exists():
         return
     folder = out.with_name(out.name + "_model")
-    if not folder.exists():
-        folder.mkdir(parents=True)
-        for item in model_dir.iterdir():
-            if item.is_file():
-                (folder / item.name).write_bytes(item.read_bytes())
-        config = json.loads((folder / "config.json").read_text())
+    if not folder.exists():  # written under a temporary name, so a stopped run never leaves half a model
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(model_dir, partial)
+        config = json.loads((partial / "config.json").read_text())
         config["propagate_temporal_token"] = propagate
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (partial / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        partial.rename(folder)
     command = ["eval", "--dataset", "folder", "--root", data_root, "--split", split, "--device", "cpu",
                "--dtype", dtype, "--model", str(folder), "--output-dir", str(out)]
     if cli.main(command) != 0:
