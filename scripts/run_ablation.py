@@ -103,10 +103,11 @@ def _scores(run_dir: Path, mode: str) -> dict[str, float] | None:
     return {label: metrics[key] for label, key in COLUMNS}
 
 
-def table(args: argparse.Namespace) -> str:
-    """Markdown table: per (run name, inference mode) the mean and min–max over seeds, and each seed."""
+def table(runs: str | Path) -> str:
+    """Markdown table of the runs under ``runs``: per (run name, inference mode) the mean and min–max over
+    seeds, and each seed."""
     groups: dict[tuple[str, str], list[tuple[int, dict[str, float]]]] = {}
-    for run_dir in sorted(Path(args.runs).glob("*_s*")):
+    for run_dir in sorted(Path(runs).glob("*_s*")):
         name, _, seed = run_dir.name.rpartition("_s")
         for mode in MODES:
             scores = _scores(run_dir, mode)
@@ -149,7 +150,7 @@ def main() -> None:
     if args.command == "run":
         run(args)
     else:
-        print(table(args))
+        print(table(args.runs))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from script_helpers import load_script
 
 from odtrack_hf.data.sources import FolderSource
-
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""pipeline("object-tracking"): inputs, output format, streaming, saving, the default model, errors."""
+"""pipeline("object-tracking"): inputs, output format, options, streaming, saving, errors (the default model: test_default_model.py)."""
 
 import json
 import os

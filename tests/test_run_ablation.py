@@ -57,7 +57,7 @@ def test_runs_score_both_inference_modes_resume_and_tabulate(ablation, tmp_path)
     run("full", 1)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
-    lines = ablation.table(type("Args", (), {"runs": str(runs)})).splitlines()
+    lines = ablation.table(runs).splitlines()
     rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in lines[2:]}
     assert set(rows) == {("full", "token"), ("full", "notoken"), ("no_token", "notoken")}
     assert "| 1 |" in rows[("full", "notoken")]  # seed 2 was scored with the token only
