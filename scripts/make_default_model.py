@@ -51,25 +51,33 @@ class Stage:
     config: str
     output_dir: str
     last_step: int
-    sequences: int  # training sequences generated (seed 0) when the stage ran
+    data: str  # the `odtrack generate-data` arguments of the data this stage adds
     summary: str
 
 
+TRAIN_DATA = "--split train --width 320 --min-frames 60 --max-frames 120"
 STAGES = (
     Stage(
         "examples/configs/default_model.yaml",
         "runs/default_model",
         7500,
-        400,
-        "from the DINOv2 init, learning rate 4e-4, x0.1 from step 7,000",
+        f"--out data --num-sequences 400 --seed 0 {TRAIN_DATA}",
+        "400 training sequences; from the DINOv2 init, learning rate 4e-4, x0.1 from step 7,000",
     ),
     Stage(
         "examples/configs/default_model_stage2.yaml",
         "runs/default_model_stage2",
-        14000,
-        2000,
-        "stage 1's checkpoint (optimiser state included) continued on 5x the data, learning rate back to "
-        "4e-4, x0.1 from step 13,000",
+        9500,
+        f"--out data --num-sequences 2000 --seed 0 {TRAIN_DATA}",
+        "1,600 more sequences (2,000; the first 400 unchanged); learning rate back to 4e-4",
+    ),
+    Stage(
+        "examples/configs/default_model_stage3.yaml",
+        "runs/default_model_stage3",
+        15500,
+        f"--out data/stretch --num-sequences 1000 --seed 1 {TRAIN_DATA} --max-stretch 4",
+        "1,000 sequences of thin and wide (stretched) targets added, half the clips; learning rate 4e-4, "
+        "x0.1 from step 14,500",
     ),
 )
 
@@ -90,23 +98,19 @@ def training_section(step: int) -> tuple[str, str]:
     bullets, commands, first = [], [], 1
     for number, stage in enumerate(stages, 1):
         last = min(step, stage.last_step)
-        bullets.append(
-            f"- Stage {number}: `{stage.config}`, steps {first:,}-{last:,}, {stage.sequences:,} training "
-            f"sequences; {stage.summary}."
-        )
-        data = (
-            f"odtrack generate-data --out data --split train --num-sequences {stage.sequences} --seed 0 "
-            "--width 320 --min-frames 60 --max-frames 120"
-        )
+        bullets.append(f"- Stage {number}, steps {first:,}-{last:,}: `{stage.config}`; {stage.summary}.")
+        commands.append(f"odtrack generate-data {stage.data}")
         if number == 1:
-            commands += [data, "odtrack generate-data --out data --split heldout --num-sequences 39 --seed 0",
-                         f"python -m odtrack_hf.dinov2_init --config {stage.config} --out runs/dinov2_init"]
+            commands += [
+                "odtrack generate-data --out data --split heldout --num-sequences 39 --seed 0",
+                f"python -m odtrack_hf.dinov2_init --config {stage.config} --out runs/dinov2_init",
+            ]
         else:
             previous = stages[number - 2]
+            checkpoint = f"{previous.output_dir}/checkpoints/step_{previous.last_step:08d}"
             commands += [
-                f"{data}  # adds sequences; the first {previous.sequences} stay as they were",
                 f"mkdir -p {stage.output_dir}/checkpoints {stage.output_dir}/logs",
-                f"cp -r {previous.output_dir}/checkpoints/step_{previous.last_step:08d} {stage.output_dir}/checkpoints/",
+                f"cp -r {checkpoint} {stage.output_dir}/checkpoints/",
                 # the resumed run drops the copied log's records after the checkpoint's step
                 f"cp {previous.output_dir}/logs/train.jsonl {stage.output_dir}/logs/",
             ]
@@ -115,6 +119,7 @@ def training_section(step: int) -> tuple[str, str]:
     final = stages[-1]
     commands.append(f"python scripts/export_checkpoint.py {final.config} latest {final.output_dir}/export/latest")
     return "\n".join(bullets), "\n".join(commands)
+
 
 DATASET = ("odtrack-hf generated held-out set (39 sequences, seed 0)", "odtrack-hf-heldout")
 METRICS = (("auc", "AUC"), ("precision", "precision"), ("norm_precision", "norm. precision"), ("ao", "AO"))

@@ -42,12 +42,15 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     more = make_videos(tmp_path / "more_videos", num_sequences=5)
     # stage 2: more data and a new learning-rate drop (x0.1 after epoch 3 = step 12), 16 steps in all
     second = tiny_values("stage2", more, save_steps=4, num_epochs=4, lr_drop_epoch=3, logging_steps=1)
-    stages = (make.Stage("s1.yaml", "stage1", 8, 3, "first"), make.Stage("s2.yaml", "stage2", 16, 5, "second"))
+    stages = (
+        make.Stage("s1.yaml", "stage1", 8, "--out d1", "first"),
+        make.Stage("s2.yaml", "stage2", 16, "--out d2", "second"),
+    )
     monkeypatch.setattr(make, "STAGES", stages)
 
     bullets, commands = make.training_section(16)
-    assert "steps 1-8" in bullets and "steps 9-16" in bullets
-    assert "odtrack train s2.yaml --max-steps 16" in commands
+    assert "steps 1-8: `s1.yaml`; first." in bullets and "steps 9-16: `s2.yaml`; second." in bullets
+    assert "odtrack generate-data --out d2\nmkdir" in commands and "odtrack train s2.yaml --max-steps 16" in commands
     for line in commands.splitlines():
         if line.startswith(("mkdir ", "cp ")):
             subprocess.run(line, shell=True, check=True)

@@ -2,6 +2,7 @@
 ground truth against the rendered pixels, absence labels and attribute tags."""
 
 import argparse
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -151,7 +152,13 @@ def test_a_plan_with_a_photograph_of_the_other_split_is_refused(tmp_path, monkey
 def test_ground_truth_matches_the_target_pixels(split, index):
     """Rendering without the target changes exactly the target's pixels: where the target is fully
     visible their bounding box is the ground-truth box; where it is absent almost nothing changes."""
-    plan = plan_sequence(split, index, seed=0, config=SHORT)
+    absent = _check_ground_truth(plan_sequence(split, index, seed=0, config=SHORT))
+    if split == "heldout" and index != ATTRIBUTES.index("rotation"):  # aimed at an absence
+        assert absent > 0
+
+
+def _check_ground_truth(plan, extra_tolerance: float = 0.0) -> int:
+    """Assert the ground truth of ``plan`` against its rendered target pixels; return the absent frames."""
     checked = absent = 0
     for (with_target, truth), (without, _) in zip(render_frames(plan), render_frames(plan, draw_target=False)):
         diff = np.abs(np.asarray(with_target, np.int16) - np.asarray(without, np.int16)).max(axis=2)
@@ -164,11 +171,36 @@ def test_ground_truth_matches_the_target_pixels(split, index):
             pixels = np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
             box = np.clip(truth.box, 0, [plan.width, plan.height] * 2)
             # Motion blur smears the object over its path during the exposure.
-            np.testing.assert_allclose(pixels, box, atol=2.5 + truth.blur)
+            np.testing.assert_allclose(pixels, box, atol=2.5 + truth.blur + extra_tolerance)
             checked += 1
     assert checked >= 5
-    if split == "heldout" and index != ATTRIBUTES.index("rotation"):  # aimed at an absence
-        assert absent > 0
+    return absent
+
+
+def test_max_stretch_makes_thin_and_wide_targets_and_changes_nothing_else():
+    stretched = GenerationConfig(
+        min_frames=24, max_frames=24, min_size=(160, 120), max_size=(160, 120), max_stretch=4.0
+    )
+    aspects = {}
+    for config in (dataclasses.replace(stretched, max_stretch=1.0), stretched):
+        aspects[config.max_stretch] = []
+        for index in range(12):
+            plan = plan_sequence("train", index, seed=0, config=config)
+            if config is stretched:  # the stretch has a random stream of its own: length, size and aims stay
+                plain = plan_sequence("train", index, seed=0, config=dataclasses.replace(config, max_stretch=1.0))
+                assert (plan.num_frames, plan.width, plan.planned) == (plain.num_frames, plain.width, plain.planned)
+            box = next(render_frames(plan))[1].box
+            aspects[config.max_stretch].append(abs(np.log2((box[2] - box[0]) / (box[3] - box[1]))))
+    # measured: at most 0.67 (1.6:1) without the stretch; 2.17 (4.5:1) and three above 1 with it
+    assert max(aspects[1.0]) < 1.0 and max(aspects[4.0]) > 2.0 and sum(a > 1.0 for a in aspects[4.0]) >= 3
+    with pytest.raises(ValueError, match="max_stretch"):
+        GenerationConfig(max_stretch=0.5)
+
+
+def test_ground_truth_matches_a_stretched_target():
+    # a 4.5:1 target; resampling a sprite stretched up to 2x along one axis smears its edge 1 px further
+    plan = plan_sequence("train", 4, seed=0, config=dataclasses.replace(SHORT, max_stretch=4.0))
+    _check_ground_truth(plan, extra_tolerance=1.0)
 
 
 def test_absence_labels_mark_full_occlusion_and_out_of_view(heldout_root):
@@ -220,6 +252,19 @@ def test_command_line(tmp_path, capsys):
     )
     with pytest.raises(ValueError, match="min_frames"):
         bad.func(bad)
+    stretched = parser.parse_args(
+        ["generate-data", "--out", str(tmp_path / "stretched"), "--split", "heldout", "--num-sequences", "1",
+         "--seed", "3", "--min-frames", "8", "--max-frames", "8", "--width", "96", "--height", "72", "--max-stretch", "4"]
+    )  # fmt: skip
+    stretched.func(stretched)
+    truth = [
+        np.loadtxt(root / "heldout" / "SYN_Heldout_000001" / "groundtruth.txt", delimiter=",")
+        for root in (tmp_path, tmp_path / "stretched")
+    ]
+    assert truth[0].shape == truth[1].shape and not np.allclose(truth[0], truth[1])
+    stretched.max_stretch = 0.5
+    with pytest.raises(ValueError, match="max_stretch"):
+        stretched.func(stretched)
 
 
 def test_plans_never_draw_an_empty_target_category():

@@ -591,19 +591,28 @@ def _layer(
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """Sequence lengths and frame sizes; each sequence draws its length and its 4:3 size in range."""
+    """Sequence lengths and frame sizes; each sequence draws its length and its 4:3 size in range.
+
+    ``max_stretch`` > 1 stretches each target by a constant aspect factor drawn log-uniformly in
+    ``[1 / max_stretch, max_stretch]`` (on top of its photo's shape and any aspect change), so that thin and
+    wide targets (people, poles, cars) appear in training; the photo sprites alone rarely exceed 2.5:1.
+    The factor comes from a random stream of its own: 1 (the default) leaves every sequence as it was.
+    """
 
     min_frames: int = 60
     max_frames: int = 150
     min_size: tuple[int, int] = (320, 240)
     max_size: tuple[int, int] = (640, 480)
     jpeg_quality: int = 90
+    max_stretch: float = 1.0
 
     def __post_init__(self):
         if not 2 <= self.min_frames <= self.max_frames:
             raise ValueError(f"need 2 <= min_frames <= max_frames, got {self.min_frames} and {self.max_frames}.")
         if not (32 <= self.min_size[0] <= self.max_size[0] and 32 <= self.min_size[1] <= self.max_size[1]):
             raise ValueError(f"frame sizes must be >= 32 and min <= max, got {self.min_size} and {self.max_size}.")
+        if not self.max_stretch >= 1:
+            raise ValueError(f"max_stretch must be >= 1 (1 = no stretch), got {self.max_stretch}.")
 
 
 @dataclass
@@ -785,8 +794,12 @@ def plan_sequence(split: str, index: int, seed: int = 0, config: GenerationConfi
     height = int(np.clip(round(width * 3 / 4), config.min_size[1], config.max_size[1]))
     length = int(rng.integers(config.min_frames, config.max_frames + 1))
     wanted = _choose_attributes(rng, split, index)
+    log_stretch = 0.0
+    if config.max_stretch > 1:
+        bound = math.log(config.max_stretch)
+        log_stretch = float(np.random.default_rng([seed, SPLITS.index(split), index, 1]).uniform(-bound, bound))
     for _ in range(50):
-        plan = _try_plan(rng, split, index, seed, width, height, length, wanted)
+        plan = _try_plan(rng, split, index, seed, width, height, length, wanted, log_stretch)
         _, first = next(render_frames(plan))
         if first.in_frame > 0.97 and first.visible > 0.97:
             return plan
@@ -802,8 +815,10 @@ def _try_plan(
     height: int,
     length: int,
     wanted: set[str],
+    log_stretch: float = 0.0,
 ) -> SequencePlan:
-    """One attempt at a plan (`plan_sequence` checks its first frame)."""
+    """One attempt at a plan (`plan_sequence` checks its first frame); ``log_stretch`` is the log of the
+    target's constant aspect stretch (`GenerationConfig.max_stretch`)."""
     frame = np.array([width, height], dtype=float)
     diagonal = math.sqrt(width * height)
     sprite = _pick_target(rng, split)
@@ -812,7 +827,7 @@ def _try_plan(
     scale_ratio = rng.uniform(1.8, 3.0) if "scale_change" in wanted else rng.uniform(1.0, 1.15)
     aspect_ratio = rng.uniform(1.6, 2.2) if "aspect_change" in wanted else rng.uniform(1.0, 1.06)
     native = math.sqrt(float(sprite.rgba[:, :, 3].sum()) / 255)
-    half_extent = _half_extent(sprite.rgba.shape[1::-1], native, math.sqrt(aspect_ratio))
+    half_extent = _half_extent(sprite.rgba.shape[1::-1], native, math.sqrt(aspect_ratio) * math.exp(abs(log_stretch)))
     base = diagonal * (rng.uniform(0.035, 0.065) if "small_target" in wanted else rng.uniform(0.12, 0.3))
     # The largest view stays inside the frame (shrink the object rather than clip it), and a sprite
     # (a coin, a galaxy) is never enlarged beyond 1.5x its photo resolution.
@@ -820,7 +835,7 @@ def _try_plan(
     base = max(min(base, largest / math.sqrt(scale_ratio)), 6.0)
     prepared = _prepare(sprite, base * math.sqrt(scale_ratio), flip=bool(rng.random() < 0.5))
     size = _ratio_path(rng, length, base, scale_ratio)
-    aspect = _Path(*_range_knots(rng, length, 0.0, math.log(aspect_ratio)))
+    aspect = _Path(*_range_knots(rng, length, log_stretch, math.log(aspect_ratio)))
     if "rotation" in wanted:
         times = _knot_times(rng, length, int(rng.integers(3, 6)))
         amplitude = math.radians(rng.uniform(60, 200))
@@ -1423,6 +1438,13 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     parser.add_argument("--max-frames", type=int, default=150, help="longest sequence (default: 150)")
     parser.add_argument("--width", type=int, help="frame width (default: 320 to 640 per sequence)")
     parser.add_argument("--height", type=int, help="frame height (default: 3/4 of the width)")
+    parser.add_argument(
+        "--max-stretch",
+        type=float,
+        default=1.0,
+        help="stretch each target's aspect by a constant factor in [1/S, S], for thin and wide targets "
+        "(default: 1, no stretch)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     parser.set_defaults(func=run_generate)
     return parser
@@ -1437,7 +1459,7 @@ def run_generate(args: argparse.Namespace) -> None:
         width = args.width or round(args.height * 4 / 3)
         size = (width, args.height or round(width * 3 / 4))
         min_size = max_size = size
-    config = GenerationConfig(args.min_frames, args.max_frames, min_size, max_size)
+    config = GenerationConfig(args.min_frames, args.max_frames, min_size, max_size, max_stretch=args.max_stretch)
     started = time.monotonic()
 
     def report(done: int, total: int) -> None:
