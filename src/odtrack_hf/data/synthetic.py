@@ -595,7 +595,7 @@ class GenerationConfig:
 
     ``max_stretch`` > 1 stretches each target by a constant aspect factor drawn log-uniformly in
     ``[1 / max_stretch, max_stretch]`` (on top of its photo's shape and any aspect change), so that thin and
-    wide targets (people, poles, cars) appear in training; the photo sprites alone rarely exceed 2.5:1.
+    wide targets (people, poles, cars) appear in training; the training sprites alone stay within about 2.6:1.
     The factor comes from a random stream of its own: 1 (the default) leaves every sequence as it was.
     """
 
@@ -827,7 +827,8 @@ def _try_plan(
     scale_ratio = rng.uniform(1.8, 3.0) if "scale_change" in wanted else rng.uniform(1.0, 1.15)
     aspect_ratio = rng.uniform(1.6, 2.2) if "aspect_change" in wanted else rng.uniform(1.0, 1.06)
     native = math.sqrt(float(sprite.rgba[:, :, 3].sum()) / 255)
-    half_extent = _half_extent(sprite.rgba.shape[1::-1], native, math.sqrt(aspect_ratio) * math.exp(abs(log_stretch)))
+    max_aspect = math.sqrt(aspect_ratio) * math.exp(abs(log_stretch))
+    half_extent = _half_extent(sprite.rgba.shape[1::-1], native, max_aspect)
     base = diagonal * (rng.uniform(0.035, 0.065) if "small_target" in wanted else rng.uniform(0.12, 0.3))
     # The largest view stays inside the frame (shrink the object rather than clip it), and a sprite
     # (a coin, a galaxy) is never enlarged beyond 1.5x its photo resolution.
