@@ -98,7 +98,7 @@ def training_section(step: int) -> tuple[str, str]:
     bullets, commands, first = [], [], 1
     for number, stage in enumerate(stages, 1):
         last = min(step, stage.last_step)
-        bullets.append(f"- Stage {number}, steps {first:,}-{last:,}: `{stage.config}`; {stage.summary}.")
+        bullets.append(f"  - Stage {number}, steps {first:,}-{last:,}: `{stage.config}`; {stage.summary}.")
         commands.append(f"odtrack generate-data {stage.data}")
         if number == 1:
             commands += [

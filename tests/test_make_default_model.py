@@ -49,7 +49,7 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     monkeypatch.setattr(make, "STAGES", stages)
 
     bullets, commands = make.training_section(16)
-    assert "steps 1-8: `s1.yaml`; first." in bullets and "steps 9-16: `s2.yaml`; second." in bullets
+    assert "  - Stage 1, steps 1-8: `s1.yaml`; first." in bullets and "steps 9-16: `s2.yaml`; second." in bullets
     assert "odtrack generate-data --out d2\nmkdir" in commands and "odtrack train s2.yaml --max-steps 16" in commands
     for line in commands.splitlines():
         if line.startswith(("mkdir ", "cp ")):
