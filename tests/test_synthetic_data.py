@@ -177,7 +177,7 @@ def _check_ground_truth(plan, extra_tolerance: float = 0.0) -> int:
     return absent
 
 
-def test_max_stretch_makes_thin_and_wide_targets_and_changes_nothing_else():
+def test_max_stretch_makes_thin_and_wide_targets():
     stretched = GenerationConfig(
         min_frames=24, max_frames=24, min_size=(160, 120), max_size=(160, 120), max_stretch=4.0
     )
