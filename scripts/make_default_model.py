@@ -38,7 +38,7 @@ from safetensors.torch import load_file, save_file
 
 from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackConfig, ODTrackImageProcessor, ODTrackModel, ODTrackProcessor
 from odtrack_hf.model_card import CITATION, TAGS, TASK_NAME, TASK_TYPE, validate_model_card
-from odtrack_hf.training import read_log
+from odtrack_hf.training import TrainingConfig, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD_PATH = ROOT / "model_cards" / "odtrack-hf-default.md"
@@ -49,31 +49,32 @@ class Stage:
     """One training run of the shipped model's recipe; each stage resumes the previous one's last checkpoint."""
 
     config: str
-    output_dir: str
     last_step: int
     data: str  # the `odtrack generate-data` arguments of the data this stage adds
     summary: str
+
+    @property
+    def output_dir(self) -> str:
+        """The run folder, from the stage's config."""
+        return TrainingConfig.from_file(ROOT / self.config).output_dir
 
 
 TRAIN_DATA = "--split train --width 320 --min-frames 60 --max-frames 120"
 STAGES = (
     Stage(
         "examples/configs/default_model.yaml",
-        "runs/default_model",
         7500,
         f"--out data --num-sequences 400 --seed 0 {TRAIN_DATA}",
         "400 training sequences; from the DINOv2 init, learning rate 4e-4, x0.1 from step 7,000",
     ),
     Stage(
         "examples/configs/default_model_stage2.yaml",
-        "runs/default_model_stage2",
         9500,
         f"--out data --num-sequences 2000 --seed 0 {TRAIN_DATA}",
         "1,600 more sequences (2,000; the first 400 unchanged); learning rate back to 4e-4",
     ),
     Stage(
         "examples/configs/default_model_stage3.yaml",
-        "runs/default_model_stage3",
         15500,
         f"--out data/stretch --num-sequences 1000 --seed 1 {TRAIN_DATA} --max-stretch 4",
         "1,000 sequences of thin and wide (stretched) targets added, half the clips; learning rate 4e-4, "

@@ -4,6 +4,7 @@ continue one stage's run in the next stage's folder."""
 import subprocess
 
 import pytest
+import yaml
 from script_helpers import REPO, load_script
 from test_training import make_videos, tiny_values
 
@@ -42,10 +43,10 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     more = make_videos(tmp_path / "more_videos", num_sequences=5)
     # stage 2: more data and a new learning-rate drop (x0.1 after epoch 3 = step 12), 16 steps in all
     second = tiny_values("stage2", more, save_steps=4, num_epochs=4, lr_drop_epoch=3, logging_steps=1)
-    stages = (
-        make.Stage("s1.yaml", "stage1", 8, "--out d1", "first"),
-        make.Stage("s2.yaml", "stage2", 16, "--out d2", "second"),
-    )
+    for name, values in (("s1.yaml", first), ("s2.yaml", second)):
+        (tmp_path / name).write_text(yaml.safe_dump(values))
+    stages = (make.Stage("s1.yaml", 8, "--out d1", "first"), make.Stage("s2.yaml", 16, "--out d2", "second"))
+    monkeypatch.setattr(make, "ROOT", tmp_path)
     monkeypatch.setattr(make, "STAGES", stages)
 
     bullets, commands = make.training_section(16)

@@ -1,4 +1,5 @@
-"""pipeline("object-tracking"): inputs, output format, options, streaming, saving, errors (the default model: test_default_model.py)."""
+"""pipeline("object-tracking"): inputs, output format, options, streaming, saving, errors (the default
+model: test_default_model.py)."""
 
 import json
 import os
