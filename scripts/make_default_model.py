@@ -80,6 +80,13 @@ STAGES = (
         "1,000 sequences of thin and wide (stretched) targets added, half the clips; learning rate 4e-4, "
         "x0.1 from step 14,500",
     ),
+    Stage(
+        "examples/configs/default_model_stage4.yaml",
+        24500,
+        f"--out data/stretch8 --num-sequences 1000 --seed 2 {TRAIN_DATA} --max-stretch 8",
+        "1,000 sequences stretched up to 8:1 added, a third of the clips from each set; learning rate 4e-4, "
+        "x0.1 from step 23,500",
+    ),
 )
 
 
