@@ -164,14 +164,21 @@ def _track_video(
     dtype: str = "float32",
 ) -> None:
     import contextlib
+    import itertools
     import time
 
     import torch
     from tqdm import tqdm
 
-    from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
+    from .utils import check_writable, resolve_device
+    from .video_io import VideoWriter, check_video_output, draw_tracks, read_video_frames, video_info
 
+    # everything that can fail fails here, before the first frame: the video, the outputs, the model
     info = video_info(video)
+    for object_id in range(1, len(boxes) + 1):
+        check_writable(_results_path(results, object_id, len(boxes)), "--results")
+    if output is not None:
+        check_video_output(output)
     if onnx is not None:
         if device == "cuda" or dtype != "float32":
             raise CommandError(
@@ -179,17 +186,16 @@ def _track_video(
             )
         model, processor = load_onnx_tracker(onnx, model_name)
     else:
-        if device == "cuda" and not torch.cuda.is_available():
-            raise CommandError("CUDA is not available on this machine; use --device cpu.")
-        model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, processor = load_tracker(model_name, resolve_device(device))
     session = processor.init_tracking_session(model, max_templates=max_templates, dtype=getattr(torch, dtype))
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()
+    # one decoded frame feeds both the tracker and the drawing (tee buffers at most one frame)
+    drawn, tracked = itertools.tee(read_video_frames(video))
     with VideoWriter(output, info["fps"]) if output else contextlib.nullcontext() as writer:
         try:
-            for index, frame in enumerate(read_video_frames(video)):
-                result = session.track(frame, boxes if index == 0 else None)
+            for frame, result in zip(drawn, session.propagate(tracked, boxes)):
                 for object_id, box in zip(result.object_ids, result.boxes.tolist()):
                     tracks.setdefault(object_id, []).append(box)
                 if writer is not None:
@@ -217,17 +223,19 @@ def _track_video(
     )
 
 
+def _results_path(results: Path, object_id: int, count: int) -> Path:
+    """``--results`` itself for one object, ``<stem>_obj<id><suffix>`` for each of several."""
+    return results if count == 1 else results.with_name(f"{results.stem}_obj{object_id}{results.suffix}")
+
+
 def _write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[Path]:
-    """One GOT-10k file (``x,y,w,h`` per frame) per object, each written to a temporary file and renamed."""
-    import os
+    """One GOT-10k file (``x,y,w,h`` per frame) per object, each written atomically."""
+    from .utils import write_atomic
 
     paths = []
     for object_id, boxes in tracks.items():
-        path = results if len(tracks) == 1 else results.with_name(f"{results.stem}_obj{object_id}{results.suffix}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text("".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
-        os.replace(partial, path)
+        path = _results_path(results, object_id, len(tracks))
+        write_atomic(path, "".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
         paths.append(path)
     return paths
 

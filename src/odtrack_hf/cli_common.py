@@ -56,14 +56,10 @@ def _from_pretrained(from_pretrained, model_name: str | None):
     from transformers.utils import logging
 
     from . import DEFAULT_MODEL_DIR
+    from .utils import load_pretrained
 
     logging.disable_progress_bar()  # keep stderr to the tracking progress and one-line errors
-
-    source = model_name or str(DEFAULT_MODEL_DIR)
-    try:
-        return from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise CommandError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
+    return load_pretrained(from_pretrained, model_name or DEFAULT_MODEL_DIR)
 
 
 def load_tracker(model_name: str | None, device: str):

@@ -218,6 +218,7 @@ def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
 def run_attention(args: argparse.Namespace) -> None:
     """Run ``odtrack attention`` with parsed arguments."""
     from ..cli_common import load_tracker, parse_box
+    from ..utils import resolve_device
 
     try:
         frame_indices = [int(text) for text in args.frames.split(",")]
@@ -235,10 +236,7 @@ def run_attention(args: argparse.Namespace) -> None:
         if not args.box:
             raise ValueError("--box X,Y,W,H is required for a video (a sequence folder has its own first box).")
         box, frames = parse_box(args.box), read_video_frames(args.input)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine; use --device cpu.")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, processor = load_tracker(args.model, device)
+    model, processor = load_tracker(args.model, resolve_device(args.device))
     maps = track_attention_maps(model, processor, frames, box, frame_indices, args.layer, args.max_templates)
     paths = save_attention_maps(maps, args.output_dir)
     block = args.layer % model.config.num_hidden_layers

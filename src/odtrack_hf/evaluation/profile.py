@@ -206,10 +206,9 @@ def run_profile(args: argparse.Namespace) -> None:
     from transformers.utils import logging
 
     from .. import DEFAULT_MODEL_DIR, ODTrackModel, odtrack_preset
+    from ..utils import load_pretrained, resolve_device
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine; use --device cpu.")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}.")
@@ -219,11 +218,7 @@ def run_profile(args: argparse.Namespace) -> None:
         model, name = ODTrackModel(odtrack_preset(args.preset)), f"{args.preset} (random weights)"
     else:
         logging.disable_progress_bar()
-        source = args.model or str(DEFAULT_MODEL_DIR)
-        try:
-            model = AutoModel.from_pretrained(source)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
+        model = load_pretrained(AutoModel.from_pretrained, args.model or DEFAULT_MODEL_DIR)
         name = args.model or "default model"
     model = model.to(device).eval()
     profile = profile_model(model, args.templates, args.warmup, args.iterations)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..utils import resolve_device, write_atomic
 from .metrics import CONVENTIONS, SCORE_KEYS, evaluate_tracking, read_results
 
 if TYPE_CHECKING:
@@ -175,16 +176,6 @@ def sequence_attributes(sequence: TrackingSequence, attributes_dir: Path | None)
 # --- result files --------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    if isinstance(data, bytes):
-        partial.write_bytes(data)
-    else:
-        partial.write_text(data)
-    os.replace(partial, path)
-
-
 def _box_lines(boxes: np.ndarray, separator: str) -> str:
     # int() truncates toward zero, as the official tracker's astype(int)
     return "".join(separator.join(str(int(v)) for v in box) + "\n" for box in boxes)
@@ -195,11 +186,11 @@ def write_sequence_results(
 ) -> Path:
     """Write ``<seq>_time.txt``, ``timing/<seq>.json`` and, last (it marks the sequence finished), ``<seq>.txt``."""
     results = output_dir / RESULTS_DIR
-    _write_atomic(results / f"{name}_time.txt", "".join(f"{t:f}\n" for t in times))
+    write_atomic(results / f"{name}_time.txt", "".join(f"{t:f}\n" for t in times))
     timing = {"num_frames": len(times), "track_seconds": float(sum(times)), "wall_seconds": wall_seconds}
-    _write_atomic(output_dir / TIMING_DIR / f"{name}.json", json.dumps(timing) + "\n")
+    write_atomic(output_dir / TIMING_DIR / f"{name}.json", json.dumps(timing) + "\n")
     path = results / f"{name}.txt"
-    _write_atomic(path, _box_lines(boxes, "\t"))
+    write_atomic(path, _box_lines(boxes, "\t"))
     return path
 
 
@@ -246,8 +237,8 @@ def write_got10k_submission(output_dir: Path, names: Sequence[str]) -> Path:
         if times.is_file():
             archive[f"{name}/{name}_time.txt"] = times.read_text()
     for member, text in archive.items():
-        _write_atomic(folder / member, text)
-    _write_atomic(folder.with_suffix(".zip"), _zip_bytes(archive))
+        write_atomic(folder / member, text)
+    write_atomic(folder.with_suffix(".zip"), _zip_bytes(archive))
     return folder
 
 
@@ -256,7 +247,7 @@ def write_trackingnet_submission(output_dir: Path, names: Sequence[str]) -> Path
     results = output_dir / RESULTS_DIR
     archive = {f"{name}.txt": _box_lines(read_results(results / f"{name}.txt"), ",") for name in names}
     path = output_dir / TRACKINGNET_SUBMISSION
-    _write_atomic(path, _zip_bytes(archive))
+    write_atomic(path, _zip_bytes(archive))
     return path
 
 
@@ -329,7 +320,7 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
     compare_folders(config.compare)  # a wrong path fails now, not after tracking
     finished = finished_sequences(source, output_dir)
     pending = [index for index, done in enumerate(finished) if not done]
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     # PartialState rather than Accelerator: nothing is prepared, only the sequences are split
     state = PartialState(cpu=device == "cpu")
     tracked = []
@@ -353,14 +344,6 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
         return None
     summary = finalize(config, source)
     return {**summary, "tracked": len(tracked), "skipped": len(finished) - len(pending)}
-
-
-def _resolve_device(device: str | None) -> str:
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine; use --device cpu.")
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # --- scoring -------------------------------------------------------------------------------------
@@ -536,14 +519,14 @@ def finalize(config: EvalConfig, source: FileSource | None = None) -> dict[str, 
             }
             metrics["per_attribute"] = table
             paths["attributes"] = output_dir / ATTRIBUTES_FILE
-            _write_atomic(paths["attributes"], format_attribute_table(table, list(trackers)))
+            write_atomic(paths["attributes"], format_attribute_table(table, list(trackers)))
         from .plots import save_plots
 
         paths["plots"] = output_dir / PLOTS_DIR
         save_plots(scored, paths["plots"], title=config.dataset + (f" {config.split}" if config.split else ""))
     metrics["notes"] = notes
     paths["metrics"] = output_dir / METRICS_FILE
-    _write_atomic(paths["metrics"], json.dumps(_json_ready(metrics), indent=1) + "\n")
+    write_atomic(paths["metrics"], json.dumps(_json_ready(metrics), indent=1) + "\n")
     return {"metrics": metrics, "paths": paths}
 
 
@@ -594,7 +577,7 @@ def evaluate_benchmark(config: EvalConfig) -> dict[str, Any] | None:
     compare_folders(config.compare)
     finished = finished_sequences(open_dataset(config.dataset, config.root, config.split), Path(config.output_dir))
     env = dict(os.environ)
-    if _resolve_device(config.device) == "cpu":
+    if resolve_device(config.device) == "cpu":
         env["ACCELERATE_USE_CPU"] = "1"
         # one share of the cores per process (torchrun would pin each to one thread)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // config.num_processes)))
