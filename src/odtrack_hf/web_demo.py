@@ -255,9 +255,9 @@ def score_plot(scores: dict[int, list[float]]) -> Figure:
 # --- the page -----------------------------------------------------------------------------------------
 _INTRO = """# ODTrack: track any object through a video
 Pick a clip or upload a video, mark each target on the first frame (click two opposite corners, or type
-`x,y,w,h`), and track. ODTrack ([AAAI 2024](https://arxiv.org/abs/2401.01686)) follows each target from
-frame to frame with a temporal token; this page runs the [odtrack-hf](https://pypi.org/project/odtrack-hf/)
-port in Hugging Face transformers, by default with the small model shipped with the package."""
+`x,y,w,h`), and track. ODTrack (AAAI 2024) follows each target from frame to frame with a temporal token;
+this page runs odtrack-hf, its port to Hugging Face transformers, by default with the small model shipped
+with the package."""
 
 # Stop requests per browser session: the Stop button sets the event that the session's run checks.
 _STOPS: dict[str, threading.Event] = {}
@@ -332,7 +332,9 @@ def build_demo(
                     placeholder="empty: the shipped default; or a folder / Hub id of a converted checkpoint",
                     elem_id="model",
                 )
-                max_frames = gr.Number(label="Frames to track (0: all)", value=0, precision=0, minimum=0)
+                max_frames = gr.Number(
+                    label="Frames to track (0: all)", value=0, precision=0, minimum=0, elem_id="max-frames"
+                )
                 with gr.Row():
                     start = gr.Button("Track", variant="primary", elem_id="track")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
