@@ -1,5 +1,6 @@
 """The web demo's callbacks as plain functions: clips, targets, clicks, tracking results and in-page errors."""
 
+import sys
 import threading
 
 import av
@@ -168,3 +169,34 @@ def test_bad_input_stops_before_the_model_loads(tmp_path, clip, monkeypatch):
     with pytest.raises(gr.Error, match=r"Upload a video or pick a packaged clip first"):
         last(web_demo.track(None, "30,44,24,20", None, tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+# --- odtrack demo --web -------------------------------------------------------------------------------
+def test_odtrack_demo_web_serves_the_page_with_the_given_options(monkeypatch):
+    from odtrack_hf.cli import main
+
+    launched = {}
+
+    class Page:
+        def launch(self, **kwargs):
+            launched.update(kwargs)
+
+    def build(**options):
+        launched.update(options)
+        return Page()
+
+    monkeypatch.setattr(web_demo, "build_demo", build)
+    assert main(["demo", "--web", "--model", "some/model", "--device", "cpu", "--port", "7999"]) == 0
+    assert launched == {
+        "model": "some/model", "device": "cpu", "max_templates": None, "dtype": "float32", "server_port": 7999
+    }
+
+
+def test_odtrack_demo_web_without_gradio_says_how_to_install_it(capsys, monkeypatch):
+    from odtrack_hf.cli import main
+
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    monkeypatch.delitem(sys.modules, "odtrack_hf.web_demo")
+    assert main(["demo", "--web"]) == 2
+    err = capsys.readouterr().err
+    assert 'the web demo needs gradio; install it with pip install "odtrack-hf[demo]"' in err and err.count("\n") == 1

@@ -304,8 +304,8 @@ def build_demo(
         corner, targets = add_corner(corner, targets, event.index)
         return corner, targets, preview(video, targets, corner)
 
-    # Spaces and the Hub's pages use Gradio's default theme; the cache of served files is cleared hourly
-    with gr.Blocks(title="ODTrack object tracking", delete_cache=(3600, 3600)) as demo:
+    # Gradio's default theme, as on the Hub's Spaces; served files are cleared hourly; no usage reports sent
+    with gr.Blocks(title="ODTrack object tracking", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(_INTRO)
         corner = gr.State(None)
         with gr.Row():
