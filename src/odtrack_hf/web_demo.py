@@ -24,6 +24,7 @@ import cv2
 import gradio as gr
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .cli_common import CommandError, load_tracker, write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
@@ -247,6 +248,7 @@ def score_plot(scores: dict[int, list[float]]) -> Figure:
     for object_id, values in scores.items():
         axes.plot(range(1, len(values) + 1), values, label=f"object {object_id}", linewidth=1.5)
     axes.set(xlabel="frame", ylabel="score", ylim=(0, 1.05))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.legend(loc="lower left", fontsize="small")
     return figure
