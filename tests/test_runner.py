@@ -16,7 +16,7 @@ from odtrack_hf import ODTrackModel, ODTrackProcessor
 from odtrack_hf.cli import main
 from odtrack_hf.data.sources import FolderSource
 from odtrack_hf.evaluation import evaluate_tracking, read_results
-from odtrack_hf.evaluation.runner import open_dataset
+from odtrack_hf.evaluation.benchmarks import open_dataset
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -280,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     from .data.synthetic import add_generate_parser
     from .evaluation.attention_maps import add_attention_parser
+    from .evaluation.cli import add_eval_parser
     from .evaluation.profile import add_profile_parser
-    from .evaluation.runner import add_eval_parser
     from .model_card import add_card_parser
     from .training.cli import add_train_parser
 
