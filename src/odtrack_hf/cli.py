@@ -278,7 +278,7 @@ def _run_export_onnx(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    from .data.synthetic import add_generate_parser
+    from .data.generation import add_generate_parser
     from .evaluation.attention_maps import add_attention_parser
     from .evaluation.cli import add_eval_parser
     from .evaluation.profile import add_profile_parser
