@@ -169,6 +169,7 @@ def _track_video(
     import torch
     from tqdm import tqdm
 
+    from .session_odtrack import ODTrackInferenceSession
     from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
     info = video_info(video)
@@ -182,7 +183,7 @@ def _track_video(
         if device == "cuda" and not torch.cuda.is_available():
             raise CommandError("CUDA is not available on this machine; use --device cpu.")
         model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    session = processor.init_tracking_session(model, max_templates=max_templates, dtype=getattr(torch, dtype))
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=getattr(torch, dtype))
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()

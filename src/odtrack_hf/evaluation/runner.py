@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..session_odtrack import ODTrackInferenceSession
 from .benchmarks import (
     ATTRIBUTES_FILE,
     METRICS_FILE,
@@ -111,7 +112,7 @@ def track_sequence(
     first = sequence.boxes[0]
     if not (np.isfinite(first).all() and first[2] > 0 and first[3] > 0):
         raise ValueError(f"sequence {sequence.name!r}: the first box {first.tolist()} is not a valid x,y,w,h box.")
-    session = processor.init_tracking_session(model, max_templates=max_templates, dtype=dtype)
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=dtype)
     boxes, times = [], []
     start = time.perf_counter()
     for index in range(len(sequence)):
