@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .photos import SPLITS
 from .planning import GenerationConfig
+from .pools import MIXES
 from .writing import attribute_counts, generate_split
 
 
@@ -37,6 +38,13 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         help="stretch each target's aspect by a constant factor in [1/S, S], for thin and wide targets "
         "(default: 1, no stretch)",
     )
+    parser.add_argument(
+        "--mix",
+        choices=MIXES,
+        default="classic",
+        help="classic: the original photo sources (default); wide: adds the objects and backgrounds of the "
+        "asset packages (set up once, see docs/data_generation.md), the held-out split using only held-out packages",
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     parser.set_defaults(func=run_generate)
     return parser
@@ -51,7 +59,9 @@ def run_generate(args: argparse.Namespace) -> None:
         width = args.width or round(args.height * 4 / 3)
         size = (width, args.height or round(width * 3 / 4))
         min_size = max_size = size
-    config = GenerationConfig(args.min_frames, args.max_frames, min_size, max_size, max_stretch=args.max_stretch)
+    config = GenerationConfig(
+        args.min_frames, args.max_frames, min_size, max_size, max_stretch=args.max_stretch, mix=args.mix
+    )
     started = time.monotonic()
 
     def report(done: int, total: int) -> None:

@@ -11,9 +11,10 @@ from PIL import Image
 
 from .attributes import ATTRIBUTES
 from .layers import KnotPath, Layer, make_layer, prepare_sprite
-from .photos import SPLITS, check_split, load_photo, load_video, split_sources
+from .photos import SPLITS, check_split, load_video
+from .pools import MIXES, Pool, pool_for
 from .rendering import render_frames
-from .sprites import Sprite, cutout_shapes, object_sprites, patch_sprite, sprite_sources
+from .sprites import Sprite, cutout_shapes, patch_sprite, sprite_sources
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class GenerationConfig:
     wide targets (people, poles, cars) appear in training: without it, 99 % of the training frames are
     within 2.6:1.
     The factor comes from a random stream of its own: 1 (the default) leaves every sequence as it was.
+
+    ``mix`` picks the pool (`pools.pool_for`): ``"classic"`` (the default, the original photo sources)
+    or ``"wide"`` (adds the asset packages; the held-out split uses only held-out packages).
     """
 
     min_frames: int = 60
@@ -33,6 +37,7 @@ class GenerationConfig:
     max_size: tuple[int, int] = (640, 480)
     jpeg_quality: int = 90
     max_stretch: float = 1.0
+    mix: str = "classic"
 
     def __post_init__(self):
         if not 2 <= self.min_frames <= self.max_frames:
@@ -41,6 +46,8 @@ class GenerationConfig:
             raise ValueError(f"frame sizes must be >= 32 and min <= max, got {self.min_size} and {self.max_size}.")
         if not self.max_stretch >= 1:
             raise ValueError(f"max_stretch must be >= 1 (1 = no stretch), got {self.max_stretch}.")
+        if self.mix not in MIXES:
+            raise ValueError(f"mix must be one of {', '.join(MIXES)}, got {self.mix!r}.")
 
 
 @dataclass
@@ -80,6 +87,7 @@ class SequencePlan:
         planned: the attributes the plan aims for.
         clutter: number of clutter patches pasted into the background.
         sources: every photo source the sequence uses.
+        mix: the pool it draws from (`GenerationConfig.mix`).
     """
 
     name: str
@@ -97,6 +105,7 @@ class SequencePlan:
     planned: frozenset[str]
     clutter: int
     sources: frozenset[str] = field(default_factory=frozenset)
+    mix: str = "classic"
 
 
 def sequence_name(split: str, index: int) -> str:
@@ -187,26 +196,31 @@ def _half_extent(image_size: tuple[int, int], object_size: float, max_aspect: fl
     return math.hypot(*image_size) / 2 / object_size * math.sqrt(max_aspect)
 
 
-def _pick_target(rng: np.random.Generator, split: str) -> Sprite:
-    """A named object (categories equally likely) or, 40 % of the time, a textured cut-out."""
+def _pick_target(rng: np.random.Generator, pool: Pool) -> Sprite:
+    """A named object (categories equally likely) or, 40 % of the time, a textured cut-out; an asset
+    image that is no usable cut-out is drawn again."""
     if rng.random() < 0.4:
-        return patch_sprite(rng, split, cutout_shapes(split))
-    objects = object_sprites(split)
+        return patch_sprite(rng, pool, cutout_shapes(pool))
+    objects = pool.objects
     categories = sorted({s.category for s in objects})
-    category = categories[rng.integers(len(categories))]  # drawn once: every category equally likely
-    members = [s for s in objects if s.category == category]
-    return members[rng.integers(len(members))]
+    while True:
+        category = categories[rng.integers(len(categories))]  # drawn once: every category equally likely
+        members = [s for s in objects if s.category == category]
+        sprite = pool.sprite(members[rng.integers(len(members))])
+        if sprite is not None:
+            return sprite
 
 
-def _distractor_sprite(rng: np.random.Generator, split: str, target: Sprite) -> tuple[Sprite, np.ndarray | None]:
+def _distractor_sprite(rng: np.random.Generator, pool: Pool, target: Sprite) -> tuple[Sprite, np.ndarray | None]:
     """Another instance of the target's category (another coin, another cut-out of the same texture
     and shape), or else the target itself recoloured; returns the sprite and its colour gain."""
     if target.category.startswith("patch:"):
         _, source, kind = target.category.split(":")
-        return patch_sprite(rng, split, (kind,), source, target.region), None
-    others = [s for s in object_sprites(split) if s.category == target.category and s.name != target.name]
-    if others:
-        return others[rng.integers(len(others))], None
+        return patch_sprite(rng, pool, (kind,), source, target.region), None
+    others = [s for s in pool.objects if s.category == target.category and s.name != target.name]
+    sprite = pool.sprite(others[rng.integers(len(others))]) if others else None
+    if sprite is not None:
+        return sprite, None
     return target, rng.uniform(0.75, 1.25, 3)
 
 
@@ -227,7 +241,7 @@ def plan_sequence(split: str, index: int, seed: int = 0, config: GenerationConfi
         bound = math.log(config.max_stretch)
         log_stretch = float(np.random.default_rng([seed, SPLITS.index(split), index, 1]).uniform(-bound, bound))
     for _ in range(50):
-        plan = _try_plan(rng, split, index, seed, width, height, length, wanted, log_stretch)
+        plan = _try_plan(rng, pool_for(split, config.mix), index, seed, width, height, length, wanted, log_stretch)
         _, first = next(render_frames(plan))
         if first.in_frame > 0.97 and first.visible > 0.97:
             return plan
@@ -236,7 +250,7 @@ def plan_sequence(split: str, index: int, seed: int = 0, config: GenerationConfi
 
 def _try_plan(
     rng: np.random.Generator,
-    split: str,
+    pool: Pool,
     index: int,
     seed: int,
     width: int,
@@ -249,7 +263,7 @@ def _try_plan(
     target's constant aspect stretch (`GenerationConfig.max_stretch`)."""
     frame = np.array([width, height], dtype=float)
     diagonal = math.sqrt(width * height)
-    sprite = _pick_target(rng, split)
+    sprite = _pick_target(rng, pool)
 
     # Size, aspect and rotation of the target; size is sqrt(object area) in frame pixels.
     scale_ratio = rng.uniform(1.8, 3.0) if "scale_change" in wanted else rng.uniform(1.0, 1.15)
@@ -299,11 +313,11 @@ def _try_plan(
     behind, front = [], []
     if "similar_distractors" in wanted:
         for _ in range(int(rng.integers(1, 4))):
-            layer = _distractor_layer(rng, split, target, length, frame, base, speed, gap)
+            layer = _distractor_layer(rng, pool, target, length, frame, base, speed, gap)
             (front if rng.random() < 0.25 else behind).append(layer)
     for kind in ("full_occlusion", "partial_occlusion"):
         if kind in wanted and length >= 8:
-            layer = _occluder_layer(rng, split, target, length, kind == "full_occlusion", busy)
+            layer = _occluder_layer(rng, pool, target, length, kind == "full_occlusion", busy)
             if layer is not None:
                 front.append(layer)
 
@@ -314,12 +328,12 @@ def _try_plan(
             target_lighting = _lighting(rng, length, rng.uniform(1.2, 1.8))
 
     clutter = int(rng.integers(10, 26)) if "background_clutter" in wanted else int(rng.integers(0, 3))
-    background = _plan_background(rng, split, sprite.source, length, width, height, base, clutter)
+    background = _plan_background(rng, pool, sprite.source, length, width, height, base, clutter)
     layers = behind + [target] + front
     sources = {background.source, *background.clutter_sources}.union(*(sprite_sources(l.sprite) for l in layers))
     return SequencePlan(
-        name=sequence_name(split, index),
-        split=split,
+        name=sequence_name(pool.split, index),
+        split=pool.split,
         index=index,
         seed=seed,
         width=width,
@@ -333,6 +347,7 @@ def _try_plan(
         planned=frozenset(wanted),
         clutter=clutter,
         sources=frozenset(sources),
+        mix=pool.mix,
     )
 
 
@@ -368,7 +383,7 @@ def _exit_knots(
 
 def _distractor_layer(
     rng: np.random.Generator,
-    split: str,
+    pool: Pool,
     target: Layer,
     length: int,
     frame: np.ndarray,
@@ -377,7 +392,7 @@ def _distractor_layer(
     gap: tuple[float, float],
 ) -> Layer:
     """A similar object on its own walk that passes close to the target once."""
-    sprite, gain = _distractor_sprite(rng, split, target.sprite)
+    sprite, gain = _distractor_sprite(rng, pool, target.sprite)
     size = base * rng.uniform(0.75, 1.3)
     prepared = prepare_sprite(sprite, size * 1.2, bool(rng.random() < 0.5), gain)
     half = np.minimum(_half_extent(prepared[0].size, prepared[1], 1.1) * size, frame / 2)
@@ -396,7 +411,7 @@ def _distractor_layer(
 
 
 def _occluder_layer(
-    rng: np.random.Generator, split: str, target: Layer, length: int, full: bool, busy: list[tuple[float, float]]
+    rng: np.random.Generator, pool: Pool, target: Layer, length: int, full: bool, busy: list[tuple[float, float]]
 ) -> Layer | None:
     """A real-photo layer that slides over the target: for ``full`` occlusion a convex cut-out larger
     than the target that stays over it for a few frames, else a smaller object that covers part of
@@ -418,7 +433,7 @@ def _occluder_layer(
     unit = np.array([math.cos(direction), math.sin(direction)])
     ends = np.array([0.0, length - 1.0])
     if full:
-        sprite = patch_sprite(rng, split, ("ellipse", "rounded_rect"))
+        sprite = patch_sprite(rng, pool, ("ellipse", "rounded_rect"))
         radii = (reach + 4) * rng.uniform(1.15, 1.5, 2)
         prepared = prepare_sprite(sprite, 2 * math.sqrt(radii[0] * radii[1]), bool(rng.random() < 0.5))
         # Stretch the cut-out so that its shape (the photo region inside the crop's margin) spans
@@ -437,11 +452,11 @@ def _occluder_layer(
         ]
         angle = KnotPath(ends, [0.0, 0.0])
     else:
-        candidates = [s for s in object_sprites(split) if s.category != target.sprite.category]
+        candidates = [s for s in pool.objects if s.category != target.sprite.category]
         use_object = candidates and rng.random() < 0.5
-        sprite = (
-            candidates[rng.integers(len(candidates))] if use_object else patch_sprite(rng, split, cutout_shapes(split))
-        )
+        sprite = pool.sprite(candidates[rng.integers(len(candidates))]) if use_object else None
+        if sprite is None:
+            sprite = patch_sprite(rng, pool, cutout_shapes(pool))
         size = reach * rng.uniform(0.5, 1.0)
         prepared = prepare_sprite(sprite, size, bool(rng.random() < 0.5))
         log_aspect = 0.0
@@ -476,7 +491,7 @@ def _lighting(rng: np.random.Generator, length: int, ratio: float) -> np.ndarray
 
 def _plan_background(
     rng: np.random.Generator,
-    split: str,
+    pool: Pool,
     avoid: str,
     length: int,
     width: int,
@@ -485,7 +500,7 @@ def _plan_background(
     clutter: int,
 ) -> _Background:
     """Background canvases (a still, or video frames) with clutter pasted in, and a camera path."""
-    videos = split_sources(split, "video")
+    videos = pool.videos
     if videos and rng.random() < 0.35:
         source = videos[rng.integers(len(videos))]
         frames = load_video(source)
@@ -498,9 +513,9 @@ def _plan_background(
         canvases = [Image.fromarray(frames[k]) for k in used]
         kind, moving = "video", bool(rng.random() < 0.3)
     else:
-        stills = [s for s in split_sources(split, "still") if s != avoid]
+        stills = [s for s in pool.stills if s != avoid]
         source = stills[rng.integers(len(stills))]
-        canvases = [Image.fromarray(load_photo(source))]
+        canvases = [Image.fromarray(pool.photo(source))]
         canvas_index = np.zeros(length, dtype=int)
         kind, moving = "still", bool(rng.random() < 0.6)
     if rng.random() < 0.5:
@@ -535,22 +550,20 @@ def _plan_background(
     background = _Background(source, kind, canvases, canvas_index, windows, moving)
     if clutter:
         # The target's size in canvas pixels, at the mean zoom.
-        _paste_clutter(rng, split, background, clutter, base * window_w.mean() * factor / width)
+        _paste_clutter(rng, pool, background, clutter, base * window_w.mean() * factor / width)
     return background
 
 
-def _paste_clutter(rng: np.random.Generator, split: str, background: _Background, count: int, base: float) -> None:
+def _paste_clutter(rng: np.random.Generator, pool: Pool, background: _Background, count: int, base: float) -> None:
     """Paste ``count`` real-photo cut-outs and objects about ``base`` canvas pixels in size into the
     background canvases, so that they move with the camera like the rest of the scene."""
-    objects = object_sprites(split)
+    objects = pool.objects
     width, height = background.canvases[0].size
     patches, sources = [], set()
     for _ in range(count):
-        sprite = (
-            objects[rng.integers(len(objects))]
-            if rng.random() < 0.4
-            else patch_sprite(rng, split, cutout_shapes(split))
-        )
+        sprite = pool.sprite(objects[rng.integers(len(objects))]) if rng.random() < 0.4 else None
+        if sprite is None:
+            sprite = patch_sprite(rng, pool, cutout_shapes(pool))
         image, _ = prepare_sprite(sprite, base * rng.uniform(0.3, 1.3), bool(rng.random() < 0.5))
         image = image.rotate(float(rng.uniform(-180, 180)), Image.BILINEAR, expand=True)
         position = (int(rng.integers(-image.size[0] // 2, width)), int(rng.integers(-image.size[1] // 2, height)))

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from .photos import PHOTO_SOURCES, load_photo, load_silhouette, split_sources
+
+if TYPE_CHECKING:
+    from .pools import Pool
 
 
 @dataclass(frozen=True)
@@ -200,17 +204,17 @@ def _shape_mask(rng: np.random.Generator, height: int, width: int, shapes: tuple
 
 def patch_sprite(
     rng: np.random.Generator,
-    split: str,
+    pool: Pool,
     shapes: tuple[str, ...],
     source: str | None = None,
     near: tuple[int, int, int, int] | None = None,
 ) -> Sprite:
-    """A cut-out (of a random shape in ``shapes``) of a region of a random still of ``split``, or of
+    """A cut-out (of a random shape in ``shapes``) of a region of a random still of ``pool``, or of
     ``source``; with ``near``, of a region next to and about as large as that one, so that it looks
     like another instance of the same thing."""
-    stills = split_sources(split, "still")
+    stills = pool.stills
     source = source or stills[rng.integers(len(stills))]
-    image = load_photo(source)
+    image = pool.photo(source)
     if near is None:
         side = rng.uniform(0.15, 0.5) * min(image.shape[:2])
         width, height = side * rng.uniform(0.6, 1.6, 2)
@@ -229,9 +233,9 @@ def patch_sprite(
     return _make_sprite(name, category, source, image, full, (left, top, width, height))
 
 
-def cutout_shapes(split: str) -> tuple[str, ...]:
-    """Cut-out shapes for ``split``: the drawn ones and the split's silhouettes."""
-    return ("ellipse", "rounded_rect", "blob", *split_sources(split, "silhouette"))
+def cutout_shapes(pool: Pool) -> tuple[str, ...]:
+    """Cut-out shapes for ``pool``: the drawn ones and the pool's silhouettes."""
+    return ("ellipse", "rounded_rect", "blob", *pool.silhouettes)
 
 
 def sprite_sources(sprite: Sprite) -> set[str]:

@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .attributes import ATTRIBUTES, ground_truth, measure_statistics, realised_attributes
+from .packages import package_split, source_package
 from .photos import PHOTO_SOURCES, check_split
 from .planning import GenerationConfig, SequencePlan, plan_sequence, sequence_name
 from .rendering import render_frames
@@ -22,8 +23,12 @@ FPS = 25
 
 
 def _check_sources(plan: SequencePlan) -> None:
-    """Refuse a sequence that uses a photograph of another split (the held-out guarantee)."""
-    foreign = sorted(s for s in plan.sources if PHOTO_SOURCES[s].split != plan.split)
+    """Refuse a sequence that uses a photograph of another split (the held-out guarantee); in the wide
+    mix, one that uses anything of a package of another split (the package-disjoint guarantee)."""
+    if plan.mix == "classic":
+        foreign = sorted(s for s in plan.sources if PHOTO_SOURCES[s].split != plan.split)
+    else:
+        foreign = sorted(s for s in plan.sources if package_split(source_package(s)) != plan.split)
     if foreign:
         raise RuntimeError(f"{plan.name} ({plan.split}) uses photo sources of another split: {foreign}")
 
@@ -89,6 +94,9 @@ def generate_sequence(
         "sources": sorted(plan.sources),
         "statistics": stats,
     }
+    if plan.mix != "classic":  # classic sequences keep their exact files
+        info["mix"] = plan.mix
+        info["packages"] = sorted({source_package(source) for source in plan.sources})
     (partial / "attributes.json").write_text(json.dumps(info, indent=1) + "\n")
     os.rename(partial, folder)
     return folder
