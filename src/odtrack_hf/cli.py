@@ -172,6 +172,7 @@ def _track_video(
     import torch
     from tqdm import tqdm
 
+    from .session_odtrack import ODTrackInferenceSession
     from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
     info = video_info(video)
@@ -185,7 +186,7 @@ def _track_video(
         if device == "cuda" and not torch.cuda.is_available():
             raise CommandError("CUDA is not available on this machine; use --device cpu.")
         model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    session = processor.init_tracking_session(model, max_templates=max_templates, dtype=getattr(torch, dtype))
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=getattr(torch, dtype))
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()
@@ -266,10 +267,10 @@ def _run_export_onnx(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    from .data.synthetic import add_generate_parser
+    from .data.generation import add_generate_parser
     from .evaluation.attention_maps import add_attention_parser
+    from .evaluation.cli import add_eval_parser
     from .evaluation.profile import add_profile_parser
-    from .evaluation.runner import add_eval_parser
     from .model_card import add_card_parser
     from .training.cli import add_train_parser
 

@@ -29,7 +29,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 
 def add_dtype_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--dtype``, the compute dtype of the tracking session (``dtype`` of ``init_tracking_session``)."""
+    """Add ``--dtype``, the compute dtype of the tracking session (``dtype`` of ``ODTrackInferenceSession``)."""
     parser.add_argument(
         "--dtype",
         choices=DTYPES,
