@@ -12,6 +12,7 @@ gr = pytest.importorskip("gradio", reason='the web demo needs the demo extra: pi
 
 from odtrack_hf import web_demo  # noqa: E402
 from odtrack_hf.demo_clips import DEMO_CLIPS  # noqa: E402
+from odtrack_hf.session_odtrack import ODTrackInferenceSession  # noqa: E402
 from odtrack_hf.video_io import read_video_frames  # noqa: E402
 
 
@@ -115,7 +116,7 @@ def test_tracking_writes_the_boxes_of_odtrack_track_and_an_annotated_video(tmp_p
     assert final.status.startswith("Tracked 12 of 12 frames at ") and not final.stopped
     assert [p.name for p in final.box_files] == ["clip_boxes.txt"] and final.video == tmp_path / "clip_tracked.mp4"
     model, processor = fixture_tracker()
-    expected = [o.boxes[0].tolist() for o in processor.init_tracking_session(model).propagate(
+    expected = [o.boxes[0].tolist() for o in ODTrackInferenceSession(model, processor).propagate(
         read_video_frames(video), boxes=[init_box])]  # fmt: skip
     np.testing.assert_allclose(read_boxes(final.box_files[0]), expected, atol=6e-5)
     assert len(final.scores[1]) == 12 and final.scores[1][0] == 1.0

@@ -29,6 +29,7 @@ from matplotlib.ticker import MaxNLocator
 from .cli_common import CommandError, load_tracker, write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
 from .image_processing_odtrack import check_box
+from .session_odtrack import ODTrackInferenceSession
 from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -198,7 +199,9 @@ def track(
     if max_frames is not None and max_frames < 0:
         raise gr.Error(f"Frames to track must be 0 (all) or more, got {max_frames}.", print_exception=False)
     if device == "cuda" and not torch.cuda.is_available():
-        raise gr.Error("CUDA is not available on this machine; start the demo with --device cpu.", print_exception=False)
+        raise gr.Error(
+            "CUDA is not available on this machine; start the demo with --device cpu.", print_exception=False
+        )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         tracking_model, processor = _tracker((model or "").strip() or None, device)
@@ -209,7 +212,9 @@ def track(
             "or Hub id of a converted ODTrack checkpoint.",
             print_exception=False,
         ) from None
-    session = processor.init_tracking_session(tracking_model, max_templates=max_templates, dtype=getattr(torch, dtype))
+    session = ODTrackInferenceSession(
+        tracking_model, processor, max_templates=max_templates, dtype=getattr(torch, dtype)
+    )
 
     output_dir = Path(output_dir)
     stem = Path(video).stem
