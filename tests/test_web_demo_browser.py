@@ -87,6 +87,9 @@ def test_upload_mark_track_and_download_in_a_browser(server, browser, tmp_path):
     browser.get(server)
 
     wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#video input[type=file]")))
+    browser.find_element(By.ID, "track").click()  # too early: a message on the page, and the page goes on
+    wait.until(expected_conditions.text_to_be_present_in_element(
+        (By.TAG_NAME, "body"), "Upload a video or pick a packaged clip first."))  # fmt: skip
     browser.find_element(By.CSS_SELECTOR, "#video input[type=file]").send_keys(str(clip))
     image = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#first-frame img")))
     x, y, w, h = DEMO_CLIPS["carphone"].box
