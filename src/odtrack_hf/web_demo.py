@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import gradio as gr
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -187,8 +188,6 @@ def track(
     frames tracked; setting ``stop`` ends the run after the current frame with the results so far. The video,
     the targets and the model are checked before the first frame is tracked: problems raise ``gr.Error``.
     """
-    import torch
-
     if not video:
         raise gr.Error("Upload a video or pick a packaged clip first.", print_exception=False)
     try:
