@@ -1,6 +1,6 @@
 """Accuracy change of bf16 autocast vs fp32: on the official fixture models, and on a held-out set.
 
-1. Official-parity fixtures (``$ODTRACK_PARITY_FIXTURES`` or ``../shared/fixtures/official-parity``):
+1. Official-parity fixtures (``$ODTRACK_PARITY_FIXTURES`` or ``tests/fixtures/official-parity``):
    for each fixture model, the max abs difference of one step's outputs (first search frame of the
    fixture clip), and of the tracked boxes over the 12-frame clip, bf16 autocast vs fp32.
 2. With ``--root`` (a folder split written by ``odtrack generate-data``, e.g. ``data/heldout``) and

@@ -11,7 +11,8 @@ import torch
 from tracking_helpers import fixture_clip, fixture_tracker, save_fixture_tracker, write_video
 
 from odtrack_hf import ODTrackInferenceSession
-from odtrack_hf.cli import DEMO_BOX, main
+from odtrack_hf.cli import main
+from odtrack_hf.demo_clips import DEMO_CLIPS
 from odtrack_hf.video_io import read_video_frames
 
 
@@ -179,7 +180,7 @@ def test_demo_tracks_the_carphone_clip(capsys, tmp_path):
     code, out, err = run(capsys, "demo", "--output-dir", tmp_path, "--device", "cpu")
     assert code == 0, err
     boxes = read_boxes(tmp_path / "carphone_boxes.txt")
-    assert len(boxes) == 120 and boxes[0] == list(DEMO_BOX)
+    assert len(boxes) == 120 and boxes[0] == list(DEMO_CLIPS["carphone"].box)
     with av.open(str(tmp_path / "carphone_tracked.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 120
     assert "Tracked 1 object(s) over 120 frames" in out

@@ -1,6 +1,6 @@
 """End-to-end parity with the official tracker: every fixture's ``tracker_outputs.json`` is reproduced.
 
-For each fixture set (``$ODTRACK_PARITY_FIXTURES`` or ``shared/fixtures/official-parity``) the converted
+For each fixture set (``$ODTRACK_PARITY_FIXTURES`` or ``tests/fixtures/official-parity``) the converted
 model tracks the fixture clip from ``init_box_xywh`` with the crop sizes, factors and template number
 recorded in ``config.json -> tracker``; every box must match within 1e-3 px (reference tolerance), with
 the OpenCV crop and with the batched torch crop.

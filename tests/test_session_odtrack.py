@@ -8,7 +8,7 @@ import torch
 from tracking_helpers import fixture_clip, fixture_tracker
 
 from odtrack_hf import ODTrackInferenceSession, ODTrackProcessor, TemplateMemoryPolicy, image_processing_odtrack
-from odtrack_hf.data.synthetic import GenerationConfig, plan_sequence, render_frames
+from odtrack_hf.data.generation import GenerationConfig, plan_sequence, render_frames
 
 # --- template memory policy ------------------------------------------------------------------------------
 REFERENCE_TABLE = {  # reference §3.6: frame being tracked -> memory indices, for TEMPLATE_NUMBER 3 and 4
