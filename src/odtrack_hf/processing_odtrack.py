@@ -1,4 +1,4 @@
-"""Processor of the ODTrack tracker: template and search crops, the map-back, and tracking sessions."""
+"""Processor of the ODTrack tracker: template and search crops and the map-back of boxes."""
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -8,17 +8,16 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from .image_processing_odtrack import CLIP_MARGIN, ODTrackImageProcessor
-from .session_odtrack import ODTrackInferenceSession
 
 if TYPE_CHECKING:
     from .configuration_odtrack import ODTrackConfig
-    from .modeling_odtrack import ODTrackModel, ODTrackOutput
+    from .modeling_odtrack import ODTrackOutput
 
 MODES = ("template", "search")
 
 
 class ODTrackProcessor(ProcessorMixin):
-    r"""Owns the tracker's crop settings and builds tracking sessions.
+    r"""Owns the tracker's crop settings; a tracking session ([`ODTrackInferenceSession`]) uses it for every crop.
 
     Args:
         image_processor: the [`ODTrackImageProcessor`] that crops and normalises (a default one if omitted).
@@ -93,29 +92,6 @@ class ODTrackProcessor(ProcessorMixin):
         (see [`ODTrackImageProcessor.post_process_object_tracking`])."""
         return self.image_processor.post_process_object_tracking(
             outputs, target_boxes, resize_factors, image_sizes, output_size=self.search_size, clip_margin=clip_margin
-        )
-
-    def init_tracking_session(
-        self,
-        model: "ODTrackModel",
-        inference_device: str | torch.device | None = None,
-        state_device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
-        max_templates: int | None = None,
-        compile: bool = False,
-        crop_backend: str | None = None,
-    ) -> ODTrackInferenceSession:
-        """Start a tracking session for one video (see [`ODTrackInferenceSession`] for the arguments;
-        ``crop_backend="torch"`` crops every object on ``inference_device`` in one batched op)."""
-        return ODTrackInferenceSession(
-            model,
-            self,
-            inference_device=inference_device,
-            state_device=state_device,
-            dtype=dtype,
-            max_templates=max_templates,
-            compile=compile,
-            crop_backend=crop_backend,
         )
 
 

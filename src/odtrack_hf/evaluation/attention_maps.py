@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..session_odtrack import ODTrackInferenceSession
+
 if TYPE_CHECKING:
     from ..modeling_odtrack import ODTrackModel
     from ..processing_odtrack import ODTrackProcessor
@@ -139,7 +141,7 @@ def track_attention_maps(
     num_layers = model.config.num_hidden_layers
     if not -num_layers <= layer < num_layers:
         raise ValueError(f"--layer {layer} does not exist: the model has {num_layers} blocks (0..{num_layers - 1}).")
-    session = processor.init_tracking_session(model, max_templates=max_templates)
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates)
     maps, current = [], box
     last_index = -1
     for index, frame in enumerate(frames):
