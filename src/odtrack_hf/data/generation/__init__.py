@@ -22,11 +22,10 @@ in parallel and resumes by skipping finished sequences. See ``docs/data_generati
 
 Modules, by concern: ``photos`` (packaged photo sources), ``packages`` (the Debian packages of the
 wide mix, each owned by one split), ``pools`` (what a split and mix may draw from), ``sprites``
-(objects cut out of photographs),
-``layers`` (paths and moving layers), ``planning`` (what a sequence shows), ``rendering`` (frames),
-``attributes`` (ground truth and measured tags), ``writing`` (files on disk) and ``cli``
-(``odtrack generate-data``). Not imported by ``odtrack_hf`` or ``odtrack_hf.data``: it needs the
-``data`` extra.
+(objects cut out of photographs), ``layers`` (paths and moving layers), ``planning`` (what a sequence
+shows), ``rendering`` (frames), ``attributes`` (ground truth and measured tags), ``writing`` (files
+on disk) and ``cli`` (``odtrack generate-data``). Not imported by ``odtrack_hf`` or
+``odtrack_hf.data``: it needs the ``data`` extra.
 """
 
 from .attributes import ABSENT_BELOW, ATTRIBUTES
