@@ -46,10 +46,13 @@ def _run_convert(args: argparse.Namespace) -> None:
 
     from .configuration_odtrack import odtrack_preset
     from .conversion import convert_official_checkpoint
+    from .processing_odtrack import ODTrackProcessor
 
     overrides = json.loads(args.config.read_text()) if args.config else {}
     config = odtrack_preset(args.preset, **overrides)
     model = convert_official_checkpoint(args.checkpoint, config, args.output_dir)
+    # the crop settings travel with the weights, so pipeline(model=output_dir) works as is
+    ODTrackProcessor.from_model_config(config).save_pretrained(args.output_dir)
     count = sum(p.numel() for p in model.parameters())
     print(f"Converted {args.checkpoint} ({args.preset}, {count:,} parameters) to {args.output_dir}")
 
@@ -269,12 +272,10 @@ def _run_export_onnx(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    from .cli_evaluation import add_attention_parser, add_eval_parser, add_profile_parser
     from .data.generation import add_generate_parser
-    from .evaluation.attention_maps import add_attention_parser
-    from .evaluation.cli import add_eval_parser
-    from .evaluation.profile import add_profile_parser
     from .model_card import add_card_parser
-    from .training.cli import add_train_parser
+    from .training.cli import add_dinov2_init_parser, add_train_parser
 
     for add in (
         _add_convert,
@@ -284,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_generate_parser,
         add_card_parser,
         add_train_parser,
+        add_dinov2_init_parser,
         add_eval_parser,
         add_profile_parser,
         add_attention_parser,
