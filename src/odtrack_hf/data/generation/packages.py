@@ -17,6 +17,7 @@ import os
 import re
 import struct
 import subprocess
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -263,7 +264,9 @@ def load_object(source: str) -> np.ndarray | None:
     or ``None`` when it is no cut-out: no alpha, or alpha covering under 5 % or over 95 % of its box,
     or a box under 24 pixels."""
     try:
-        opened = Image.open(_path(source))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(_path(source))
     except Image.DecompressionBombError:  # a few clip-art posters are gigapixel-sized
         return None
     with opened as image:
