@@ -183,7 +183,8 @@ def package_root(package: str) -> Path:
     extracted = assets_root() / package
     candidates = [extracted] if spec.rcc else [extracted, Path("/")]
     for root in candidates:
-        if any((root / folder).exists() for folder in (*spec.objects, *spec.backgrounds)):
+        # dpkg (apt-get install, or dpkg-deb -x) always writes the package's copyright file
+        if (root / "usr/share/doc" / package / "copyright").is_file():
             return root
     raise FileNotFoundError(
         f"the {package} package's images are not in {extracted}"
