@@ -46,10 +46,13 @@ def _run_convert(args: argparse.Namespace) -> None:
 
     from .configuration_odtrack import odtrack_preset
     from .conversion import convert_official_checkpoint
+    from .processing_odtrack import ODTrackProcessor
 
     overrides = json.loads(args.config.read_text()) if args.config else {}
     config = odtrack_preset(args.preset, **overrides)
     model = convert_official_checkpoint(args.checkpoint, config, args.output_dir)
+    # the crop settings travel with the weights, so pipeline(model=output_dir) works as is
+    ODTrackProcessor.from_model_config(config).save_pretrained(args.output_dir)
     count = sum(p.numel() for p in model.parameters())
     print(f"Converted {args.checkpoint} ({args.preset}, {count:,} parameters) to {args.output_dir}")
 
@@ -71,7 +74,7 @@ def _add_track(subparsers) -> None:
         "repeat for several objects",
     )
     add_model_arguments(parser)
-    add_dtype_argument(parser)
+    add_dtype_argument(parser, automatic=True)
     parser.add_argument(
         "--results",
         type=Path,
@@ -100,7 +103,7 @@ def _add_demo(subparsers) -> None:
         "Equivalent to: odtrack track <carphone_pristine.mp4> --box 62,16,50,76 --results ... --output ...",
     )
     add_model_arguments(parser)
-    add_dtype_argument(parser)
+    add_dtype_argument(parser, automatic=True)
     parser.add_argument(
         "--output-dir", type=Path, default=Path("odtrack-demo"), help="folder for the results (default odtrack-demo)"
     )
@@ -134,7 +137,9 @@ def _run_demo(args: argparse.Namespace) -> None:
         try:
             from .web_demo import build_demo
         except ImportError as error:
-            raise CommandError(f'the web demo needs {error.name}; install it with pip install "odtrack-hf[demo]"') from None
+            raise CommandError(
+                f'the web demo needs {error.name}; install it with pip install "odtrack-hf[demo]"'
+            ) from None
         build_demo(model=args.model, device=args.device, max_templates=args.max_templates, dtype=args.dtype).launch(
             server_port=args.port
         )
@@ -164,7 +169,7 @@ def _track_video(
     results: Path,
     output: Path | None,
     onnx: Path | None = None,
-    dtype: str = "float32",
+    dtype: str | None = None,
 ) -> None:
     import contextlib
     import time
@@ -172,21 +177,23 @@ def _track_video(
     import torch
     from tqdm import tqdm
 
-    from .session_odtrack import ODTrackInferenceSession
+    from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
     from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
     info = video_info(video)
     if onnx is not None:
-        if device == "cuda" or dtype != "float32":
+        if device == "cuda" or dtype not in (None, "float32"):
             raise CommandError(
                 "--onnx runs the float32 model step with onnxruntime on the CPU; drop --device cuda and --dtype."
             )
         model, processor = load_onnx_tracker(onnx, model_name)
+        dtype = "float32"
     else:
         if device == "cuda" and not torch.cuda.is_available():
             raise CommandError("CUDA is not available on this machine; use --device cpu.")
         model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=getattr(torch, dtype))
+    compute_dtype = getattr(torch, dtype) if dtype else default_inference_dtype(model)
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=compute_dtype)
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()
@@ -267,12 +274,10 @@ def _run_export_onnx(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    from .cli_evaluation import add_attention_parser, add_eval_parser, add_profile_parser
     from .data.generation import add_generate_parser
-    from .evaluation.attention_maps import add_attention_parser
-    from .evaluation.cli import add_eval_parser
-    from .evaluation.profile import add_profile_parser
     from .model_card import add_card_parser
-    from .training.cli import add_train_parser
+    from .training.cli import add_dinov2_init_parser, add_train_parser
 
     for add in (
         _add_convert,
@@ -282,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_generate_parser,
         add_card_parser,
         add_train_parser,
+        add_dinov2_init_parser,
         add_eval_parser,
         add_profile_parser,
         add_attention_parser,

@@ -7,10 +7,10 @@ import torch
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from .configuration_odtrack import ODTrackConfig
 from .image_processing_odtrack import CLIP_MARGIN, ODTrackImageProcessor
 
 if TYPE_CHECKING:
-    from .configuration_odtrack import ODTrackConfig
     from .modeling_odtrack import ODTrackOutput
 
 MODES = ("template", "search")
@@ -21,10 +21,13 @@ class ODTrackProcessor(ProcessorMixin):
 
     Args:
         image_processor: the [`ODTrackImageProcessor`] that crops and normalises (a default one if omitted).
-        template_factor: template crop side as a multiple of ``sqrt(w*h)`` (official 2.0).
-        template_size: template crop side in pixels (official 192; must equal ``config.template_size``).
-        search_factor: search crop side as a multiple of ``sqrt(w*h)`` (official 5.0).
-        search_size: search crop side in pixels (official 384; must equal ``config.search_size``).
+        template_factor: template crop side as a multiple of ``sqrt(w*h)``.
+        template_size: template crop side in pixels.
+        search_factor: search crop side as a multiple of ``sqrt(w*h)``.
+        search_size: search crop side in pixels.
+
+    The defaults are those of [`ODTrackConfig`], which owns these values; a tracking session refuses a
+    processor whose factors or sizes differ from its model's configuration.
 
     ``processor(images, boxes, mode="search")`` crops around ``(x, y, w, h)`` boxes with the factor and
     size of the mode; see [`ODTrackImageProcessor`] for the returned fields.
@@ -33,10 +36,10 @@ class ODTrackProcessor(ProcessorMixin):
     def __init__(
         self,
         image_processor: ODTrackImageProcessor | None = None,
-        template_factor: float = 2.0,
-        template_size: int = 192,
-        search_factor: float = 5.0,
-        search_size: int = 384,
+        template_factor: float = ODTrackConfig.template_factor,
+        template_size: int = ODTrackConfig.template_size,
+        search_factor: float = ODTrackConfig.search_factor,
+        search_size: int = ODTrackConfig.search_size,
         **kwargs,
     ):
         super().__init__(image_processor if image_processor is not None else ODTrackImageProcessor(), **kwargs)
@@ -46,7 +49,7 @@ class ODTrackProcessor(ProcessorMixin):
         self.search_size = search_size
 
     @classmethod
-    def from_model_config(cls, config: "ODTrackConfig") -> "ODTrackProcessor":
+    def from_model_config(cls, config: ODTrackConfig) -> "ODTrackProcessor":
         """The processor whose crop factors and sizes are those of a model configuration."""
         return cls(
             ODTrackImageProcessor(),
