@@ -11,11 +11,12 @@ from safetensors.torch import load_file
 from odtrack_hf import ODTrackConfig
 from odtrack_hf.conversion import convert_official_state_dict
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "official-parity"
+# shipped with the tests (see its README.md); ODTRACK_PARITY_FIXTURES points the suite at another set
+DEFAULT_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "official-parity"
 
 
 def fixture_root() -> Path:
-    return Path(os.environ.get("ODTRACK_PARITY_FIXTURES", DEFAULT_FIXTURES))
+    return Path(os.environ.get("ODTRACK_PARITY_FIXTURES") or DEFAULT_FIXTURES)
 
 
 def fixture_dirs() -> list[Path]:

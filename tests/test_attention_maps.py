@@ -8,7 +8,7 @@ import torch
 from eval_helpers import make_benchmark, save_tiny_tracker, tiny_tracker_config
 from PIL import Image
 
-from odtrack_hf import ODTrackModel, ODTrackProcessor
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 from odtrack_hf.cli import main
 from odtrack_hf.evaluation.attention_maps import (
     attention_overlay,
@@ -59,7 +59,7 @@ def test_tracking_returns_maps_on_the_chosen_frames(overrides):
     maps = track_attention_maps(model, processor, frames(), [30, 20, 24, 18], [3, 1])
     assert [item.frame_index for item in maps] == [1, 3]
     # the tracked boxes are those of a plain session: recording does not change the tracking
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     boxes = [o.boxes[0].tolist() for o in session.propagate(frames(), boxes=[[30, 20, 24, 18]])]
     assert [item.box for item in maps] == [boxes[1], boxes[3]]
     for item in maps:

@@ -7,9 +7,8 @@ from conftest import tiny_config
 from tracking_helpers import fixture_clip, save_fixture_tracker, write_video
 from transformers import pipeline
 
-from odtrack_hf import ODTrackModel, session_odtrack
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, session_odtrack
 from odtrack_hf.cli import main
-from odtrack_hf.processing_odtrack import ODTrackProcessor
 from odtrack_hf.session_odtrack import cpu_has_native_bf16, default_inference_dtype
 
 
@@ -26,13 +25,13 @@ def native_bf16(monkeypatch):
 @pytest.fixture
 def session_dtypes(monkeypatch):
     """The ``dtype`` every tracking session is opened with, in order."""
-    seen, original = [], ODTrackProcessor.init_tracking_session
+    seen, original = [], ODTrackInferenceSession.__init__
 
-    def spy(self, model, **kwargs):
+    def spy(self, model, processor, **kwargs):
         seen.append(kwargs.get("dtype"))
-        return original(self, model, **kwargs)
+        original(self, model, processor, **kwargs)
 
-    monkeypatch.setattr(ODTrackProcessor, "init_tracking_session", spy)
+    monkeypatch.setattr(ODTrackInferenceSession, "__init__", spy)
     return seen
 
 
@@ -47,18 +46,14 @@ def session_dtypes(monkeypatch):
 )
 def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(
-        f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n"
-    )
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
     assert cpu_has_native_bf16(str(cpuinfo)) is native
     assert cpu_has_native_bf16(str(tmp_path / "missing")) is False
 
 
 def test_bf16_only_for_a_float32_model_on_a_cpu_with_native_bf16(monkeypatch):
     model = ODTrackModel(tiny_config()).eval()
-    assert (
-        default_inference_dtype(model) == torch.float32
-    )  # conftest: a CPU without native bf16
+    assert default_inference_dtype(model) == torch.float32  # conftest: a CPU without native bf16
     monkeypatch.setattr(session_odtrack, "cpu_has_native_bf16", lambda *args: True)
     assert default_inference_dtype(model) == torch.bfloat16
     assert default_inference_dtype(model, "cuda") == torch.float32
@@ -66,9 +61,7 @@ def test_bf16_only_for_a_float32_model_on_a_cpu_with_native_bf16(monkeypatch):
     assert default_inference_dtype(model.to(torch.float16)) == torch.float16
 
 
-def test_pipeline_default_is_resolved_and_float32_stays_available(
-    tracker_dir, native_bf16, session_dtypes
-):
+def test_pipeline_default_is_resolved_and_float32_stays_available(tracker_dir, native_bf16, session_dtypes):
     frames, init_box, _ = fixture_clip()
     x, y, w, h = init_box
     tracker = pipeline("object-tracking", model=str(tracker_dir), device="cpu")
@@ -85,19 +78,7 @@ def test_cli_track_default_is_resolved_and_float32_stays_available(
     video = write_video(tmp_path / "clip.mp4", frames[:3])
     box = ",".join(str(v) for v in init_box)
     for extra in ([], ["--dtype", "float32"]):
-        code = main(
-            [
-                "track",
-                str(video),
-                "--box",
-                box,
-                "--model",
-                str(tracker_dir),
-                "--results",
-                str(tmp_path / "b.txt"),
-                *extra,
-            ]
-        )
+        code = main(["track", str(video), "--box", box, "--model", str(tracker_dir), "--results", str(tmp_path / "b.txt"), *extra])
         assert code == 0, capsys.readouterr().err
         assert np.loadtxt(tmp_path / "b.txt", delimiter=",").shape == (3, 4)
     assert session_dtypes == [torch.bfloat16, torch.float32]

@@ -1,6 +1,6 @@
 """The converted official weights reproduce the official code's outputs (fixtures of the official repo).
 
-Every fixture directory under ``$ODTRACK_PARITY_FIXTURES`` (default ``../shared/fixtures/official-parity``)
+Every fixture directory under ``$ODTRACK_PARITY_FIXTURES`` (default ``tests/fixtures/official-parity``)
 is checked frame by frame: a fresh sequence (``seq``), continuing with the carried token (``cont``), and
 every frame alone (``noquery``), plus the per-block hidden states and candidate-elimination choices.
 """

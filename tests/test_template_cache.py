@@ -8,7 +8,7 @@ import torch
 from parity import config_from_fixture, converted_state_dict, fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 
-from odtrack_hf import ODTrackConfig, ODTrackModel, TemplateMemoryPolicy
+from odtrack_hf import ODTrackConfig, ODTrackInferenceSession, ODTrackModel, TemplateMemoryPolicy
 from odtrack_hf.conversion import load_state_dict_strict
 from odtrack_hf.modeling_odtrack import ODTrackTemplateCache
 
@@ -133,7 +133,7 @@ def test_session_reencodes_templates_only_when_the_selection_changes():
     encoded = []
     encode_templates = model.encode_templates
     model.encode_templates = lambda templates: encoded.append(templates.shape[1]) or encode_templates(templates)
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     assert session.use_template_cache
     cached = [output.boxes for output in session.propagate(frames, boxes=[init_box, [60.0, 50.0, 30.0, 24.0]])]
 
@@ -144,7 +144,7 @@ def test_session_reencodes_templates_only_when_the_selection_changes():
     # both objects share each re-encoding (one batched call), once per change of the selection
     assert encoded == [len(selections[f]) for f in changes]
 
-    reference = processor.init_tracking_session(model)
+    reference = ODTrackInferenceSession(model, processor)
     reference.use_template_cache = False
     uncached = [output.boxes for output in reference.propagate(frames, boxes=[init_box, [60.0, 50.0, 30.0, 24.0]])]
     torch.testing.assert_close(torch.stack(cached), torch.stack(uncached), atol=1e-6, rtol=0)

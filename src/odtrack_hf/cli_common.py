@@ -1,5 +1,5 @@
-"""Pieces shared by the ``odtrack`` sub-commands: the user-error type, the model options, box parsing
-and loading a tracker. The sub-command modules import these; nothing imports ``cli.py`` itself."""
+"""Pieces shared by the ``odtrack`` sub-commands and the web demo: the user-error type, the model
+options, box parsing, loading a tracker and writing its boxes. The sub-command modules import these; nothing imports ``cli.py`` itself."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 
 def add_dtype_argument(parser: argparse.ArgumentParser, automatic: bool = False) -> None:
-    """Add ``--dtype``, the compute dtype of the tracking session (``dtype`` of ``init_tracking_session``).
+    """Add ``--dtype``, the compute dtype of the tracking session (``dtype`` of ``ODTrackInferenceSession``).
 
     ``automatic``: no default here; the command resolves a missing ``--dtype`` with
     ``default_inference_dtype`` (float32 is then an explicit choice). Otherwise the default is float32.
@@ -110,3 +110,21 @@ def load_onnx_tracker(path: Path, model_name: str | None):
                 f"odtrack export-onnx {model_name} --out {path}"
             )
     return model, processor
+
+
+def write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[Path]:
+    """One GOT-10k file (``x,y,w,h`` per frame) per object, each written to a temporary file and renamed.
+
+    One object: ``results`` itself; several: ``<stem>_obj<id><suffix>`` beside it. Returns the paths.
+    """
+    import os
+
+    paths = []
+    for object_id, boxes in tracks.items():
+        path = results if len(tracks) == 1 else results.with_name(f"{results.stem}_obj{object_id}{results.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text("".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
+        os.replace(partial, path)
+        paths.append(path)
+    return paths

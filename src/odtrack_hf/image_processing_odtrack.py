@@ -31,6 +31,8 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.processing_utils import ImagesKwargs, Unpack
 
+from .configuration_odtrack import ODTrackConfig
+
 if TYPE_CHECKING:
     from .modeling_odtrack import ODTrackOutput
 
@@ -46,11 +48,11 @@ EXPECTED_FRAME = (
 
 class ODTrackImageProcessorKwargs(ImagesKwargs, total=False):
     r"""
-    crop_factor (`float`, *optional*, defaults to `2.0`):
-        Side of the square crop as a multiple of ``sqrt(w * h)`` of the target box (official template
-        factor 2.0, search factor 5.0).
-    output_size (`int`, *optional*, defaults to `192`):
-        Side in pixels of the resized crop (official template 192, search 384).
+    crop_factor (`float`, *optional*, defaults to `ODTrackConfig.template_factor`):
+        Side of the square crop as a multiple of ``sqrt(w * h)`` of the target box (the configuration's
+        ``template_factor`` or ``search_factor``).
+    output_size (`int`, *optional*, defaults to `ODTrackConfig.template_size`):
+        Side in pixels of the resized crop (the configuration's ``template_size`` or ``search_size``).
     crop_backend (`str`, *optional*, defaults to `"opencv"`):
         ``"opencv"``: the official crop, one box at a time with OpenCV on the CPU. ``"torch"``: all boxes
         of a frame in one batched op on the frame's device (the ``device`` argument, or where a tensor
@@ -365,8 +367,9 @@ class ODTrackImageProcessor(TorchvisionBackend):
     do_rescale = True
     rescale_factor = 1 / 255
     do_normalize = True
-    crop_factor = 2.0
-    output_size = 192
+    # without factor and size, a call crops a template (the processor always passes them)
+    crop_factor = ODTrackConfig.template_factor
+    output_size = ODTrackConfig.template_size
     crop_backend = "opencv"
 
     def __init__(self, **kwargs: Unpack[ODTrackImageProcessorKwargs]):

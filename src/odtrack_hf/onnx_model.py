@@ -5,7 +5,7 @@ tracking step: search crops, template crops and the previous temporal token in; 
 the decoded box and the next temporal token out. Its metadata carries the model configuration, so the
 file alone is enough to track. [`ODTrackOnnxModel`] answers the calls the tracking session makes on an
 ``ODTrackModel`` (``config``, ``device``, ``dtype``, ``training``, ``model(pixel_values=..., ...)``), so
-``processor.init_tracking_session(ODTrackOnnxModel("step.onnx"))`` tracks with onnxruntime.
+``ODTrackInferenceSession(ODTrackOnnxModel("step.onnx"), processor)`` tracks with onnxruntime.
 """
 
 import json

@@ -75,8 +75,9 @@ class ObjectTrackingPipeline(Pipeline):
         _, forward_params, _ = self._sanitize_parameters(**kwargs)
         forward_params = {**self._forward_params, **forward_params}
         boxes_xywh = _boxes_to_xywh(boxes)
-        session = self.processor.init_tracking_session(
+        session = ODTrackInferenceSession(
             self.model,
+            self.processor,
             inference_device=self.device,
             dtype=forward_params.get("dtype") or default_inference_dtype(self.model, self.device),
             max_templates=forward_params.get("max_templates"),

@@ -205,7 +205,7 @@ class ODTrackInferenceSession:
         crop_backend: str | None = None,
     ):
         config = model.config
-        for name in ("template_size", "search_size"):
+        for name in ("template_factor", "template_size", "search_factor", "search_size"):
             if getattr(processor, name) != getattr(config, name):
                 raise ValueError(
                     f"processor.{name} ({getattr(processor, name)}) differs from model.config.{name} "

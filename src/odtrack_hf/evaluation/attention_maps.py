@@ -13,7 +13,6 @@ the model changes.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from ..session_odtrack import ODTrackInferenceSession
 
 if TYPE_CHECKING:
     from ..modeling_odtrack import ODTrackModel
@@ -139,7 +140,7 @@ def track_attention_maps(
     num_layers = model.config.num_hidden_layers
     if not -num_layers <= layer < num_layers:
         raise ValueError(f"--layer {layer} does not exist: the model has {num_layers} blocks (0..{num_layers - 1}).")
-    session = processor.init_tracking_session(model, max_templates=max_templates)
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates)
     maps, current = [], box
     last_index = -1
     for index, frame in enumerate(frames):
@@ -192,57 +193,3 @@ def save_attention_maps(maps: Iterable[AttentionMap], output_dir: str | PathLike
         Image.fromarray(attention_overlay(item.crop, item.grid)).save(path)
         paths.append(path)
     return paths
-
-
-def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``odtrack attention``."""
-    from ..cli_common import add_model_arguments
-
-    parser = subparsers.add_parser(
-        "attention",
-        help="draw the temporal token's attention over the search region on chosen frames (paper Fig. 6)",
-        description="Track an object and, on the chosen frames, write frame_<index>.png: the search crop with "
-        "the temporal token's attention (one block, heads averaged) blended over it. Tokens removed by candidate "
-        "elimination before that block show as zero.",
-    )
-    parser.add_argument("input", type=Path, help="video file, or a sequence folder (frames + groundtruth.txt)")
-    parser.add_argument("--box", metavar="X,Y,W,H", help="box on the first frame (default for a folder: its first row)")
-    parser.add_argument("--frames", required=True, help="comma-separated frame indices >= 1, e.g. 1,10,20")
-    parser.add_argument("--layer", type=int, default=-1, help="block to show (default -1: the last)")
-    parser.add_argument("--output-dir", type=Path, required=True, help="folder for the PNG files")
-    add_model_arguments(parser)
-    parser.set_defaults(func=run_attention)
-    return parser
-
-
-def run_attention(args: argparse.Namespace) -> None:
-    """Run ``odtrack attention`` with parsed arguments."""
-    from ..cli_common import load_tracker, parse_box
-
-    try:
-        frame_indices = [int(text) for text in args.frames.split(",")]
-    except ValueError:
-        raise ValueError(f"--frames {args.frames!r} must be comma-separated integers, e.g. 1,10,20.") from None
-    if args.input.is_dir():
-        from ..data.sources import read_sequence_folder
-
-        sequence = read_sequence_folder(args.input, args.input.name)
-        box = parse_box(args.box) if args.box else sequence.boxes[0].tolist()
-        frames: Iterable[Any] = (sequence.load_frame(index) for index in range(len(sequence)))
-    else:
-        from ..video_io import read_video_frames
-
-        if not args.box:
-            raise ValueError("--box X,Y,W,H is required for a video (a sequence folder has its own first box).")
-        box, frames = parse_box(args.box), read_video_frames(args.input)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine; use --device cpu.")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, processor = load_tracker(args.model, device)
-    maps = track_attention_maps(model, processor, frames, box, frame_indices, args.layer, args.max_templates)
-    paths = save_attention_maps(maps, args.output_dir)
-    block = args.layer % model.config.num_hidden_layers
-    print(
-        f"Wrote {len(paths)} attention maps (temporal token over the search crop, block {block}, heads averaged) "
-        f"to {args.output_dir}: " + ", ".join(path.name for path in paths)
-    )

@@ -24,7 +24,6 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.tracking import GeneralTracker, on_main_process
 from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set_seed
-from huggingface_hub import ModelCard, ModelCardData
 from tqdm.auto import tqdm
 
 from ..configuration_odtrack import odtrack_preset
@@ -32,6 +31,7 @@ from ..conversion import load_mae_backbone
 from ..data.collate import TrackingClipDataset, collate_clips
 from ..data.sampling import CausalClipSampler
 from ..loss_odtrack import ODTrackLoss
+from ..model_card import build_trained_model_card
 from ..modeling_odtrack import ODTrackModel
 from ..processing_odtrack import ODTrackProcessor
 from .arguments import TrainingConfig
@@ -196,43 +196,25 @@ def _flat_config(values: dict[str, Any]) -> dict[str, Any]:
 
 def _write_model_card(model_dir: Path, config: TrainingConfig, state: TrainingState, steps_per_epoch: int) -> None:
     if config.model_name_or_path:
-        init = f"fine-tuned from `{config.model_name_or_path}`"
+        origin = f"fine-tuned from `{config.model_name_or_path}`"
     elif config.mae_checkpoint:
-        init = f"backbone initialised from the MAE weights `{config.mae_checkpoint}`"
+        origin = f"backbone initialised from the MAE weights `{config.mae_checkpoint}`"
     else:
-        init = "initialised at random"
-    data = "\n".join(
-        f"- `{spec.type}` at `{spec.root}`, ratio {spec.ratio:g}" + (f", {spec.options}" if spec.options else "")
-        for spec in config.datasets
+        origin = "initialised at random"
+    card = build_trained_model_card(
+        origin=origin,
+        steps=state.step,
+        steps_per_epoch=steps_per_epoch,
+        samples_per_epoch=config.samples_per_epoch,
+        datasets=[
+            f"`{spec.type}` at `{spec.root}`, ratio {spec.ratio:g}" + (f", {spec.options}" if spec.options else "")
+            for spec in config.datasets
+        ],
+        skipped_steps=state.skipped_steps,
+        unreadable_frames=state.unreadable_frames,
+        rejected_samples=state.rejected_samples,
     )
-    content = f"""---
-{ModelCardData(library_name="transformers", tags=["odtrack", "visual-object-tracking", "odtrack-hf"]).to_yaml()}
----
-
-# ODTrack model trained with odtrack-hf
-
-An ODTrack tracker ({init}), trained with `odtrack train` for {state.step:,} optimiser steps
-({steps_per_epoch:,} steps per epoch of {config.samples_per_epoch:,} clips).
-
-Training data:
-{data}
-
-Skipped updates (non-finite loss or gradient): {state.skipped_steps}. Clips dropped for unreadable
-frames: {state.unreadable_frames}; rejected by the crop check: {state.rejected_samples}.
-The full training configuration is in `training_config.json`.
-
-## Usage
-
-```python
-from transformers import pipeline
-import odtrack_hf  # registers the model and the pipeline
-
-tracker = pipeline("object-tracking", model="<this folder>")
-```
-
-Describe the intended use, the evaluation results and the limitations here before sharing the model.
-"""
-    ModelCard(content).save(model_dir / "README.md")
+    card.save(model_dir / "README.md")
 
 
 def train(config: TrainingConfig) -> TrainingResult:
@@ -284,7 +266,9 @@ def train(config: TrainingConfig) -> TrainingResult:
         seed=config.seed,
         rank=accelerator.process_index,
     )
-    dataset = TrackingClipDataset(sampler, model_config, config.augmentation)
+    # the crops are normalised by the processor saved with the model, as at inference
+    processor = ODTrackProcessor.from_model_config(model_config)
+    dataset = TrackingClipDataset(sampler, model_config, config.augmentation, processor)
     optimizer = build_optimizer(model, config.learning_rate, config.backbone_learning_rate_multiplier, config.weight_decay)
     scheduler = build_scheduler(optimizer, steps_per_epoch, config.lr_drop_epoch, config.lr_drop_factor)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -364,7 +348,7 @@ def train(config: TrainingConfig) -> TrainingResult:
                     if finite:
                         applied, grad_norm = _apply_update(accelerator, model, optimizer, config.max_grad_norm)
                     optimizer.zero_grad()
-        learning_rates = scheduler.get_last_lr()  # the rates this step used (head, backbone)
+        learning_rates = [group["lr"] for group in optimizer.param_groups]  # the rates this step used (head, backbone)
         scheduler.step()
         state.step += 1
         if not applied:
@@ -406,7 +390,6 @@ def train(config: TrainingConfig) -> TrainingResult:
         model_dir, is_main_process=accelerator.is_main_process, state_dict=accelerator.get_state_dict(model)
     )
     if accelerator.is_main_process:
-        processor = ODTrackProcessor.from_model_config(model_config)
         processor.save_pretrained(model_dir)
         (model_dir / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
         _write_model_card(model_dir, config, state, steps_per_epoch)
