@@ -370,11 +370,14 @@ class ODTrackInferenceSession:
                     temporal_token=None if objects[positions[0]].temporal_token is None else torch.cat(
                         [objects[p].temporal_token for p in positions]
                     ),
-                    score_map_window=self.score_map_window,
                     **self._template_inputs(objects, positions, selections),
                 )
             result = self.processor.post_process_object_tracking(
-                outputs, search["target_boxes"][index], search["resize_factors"][index], search["image_sizes"][index]
+                outputs,
+                search["target_boxes"][index],
+                search["resize_factors"][index],
+                search["image_sizes"][index],
+                score_map_window=self.score_map_window,
             )
             for row, position in enumerate(positions):
                 obj = objects[position]
