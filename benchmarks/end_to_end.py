@@ -24,7 +24,7 @@ import torch
 from _timing import machine_line
 
 import odtrack_hf
-from odtrack_hf import ODTrackConfig, ODTrackModel, ODTrackProcessor, odtrack_preset
+from odtrack_hf import ODTrackConfig, ODTrackInferenceSession, ODTrackModel, ODTrackProcessor, odtrack_preset
 from odtrack_hf.training.arguments import TrainingConfig
 from odtrack_hf.video_io import read_video_frames
 
@@ -73,7 +73,7 @@ def main() -> None:
     config = model_config(args.config)
     model = ODTrackModel(config).eval()
     processor = ODTrackProcessor.from_model_config(config)
-    session = processor.init_tracking_session(model, dtype=getattr(torch, args.dtype))
+    session = ODTrackInferenceSession(model, processor, dtype=getattr(torch, args.dtype))
 
     totals: dict[str, float] = defaultdict(float)
     image_processor = processor.image_processor

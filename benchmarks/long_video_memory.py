@@ -35,7 +35,7 @@ import numpy as np
 import psutil
 import torch
 
-from odtrack_hf import ODTrackConfig, ODTrackModel, ODTrackProcessor
+from odtrack_hf import ODTrackConfig, ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 
 POLICIES = {"bounded": 32, "official": None}
 
@@ -63,7 +63,7 @@ def worker(policy: str, frames: int, every: int, size: int) -> None:
     )  # fmt: skip
     model = ODTrackModel(config).eval()
     processor = ODTrackProcessor(template_size=32, search_size=64)
-    session = processor.init_tracking_session(model, max_templates=POLICIES[policy])
+    session = ODTrackInferenceSession(model, processor, max_templates=POLICIES[policy])
     process, start = psutil.Process(), time.perf_counter()
     box = [size / 2 - 8, size / 2 - 8, 16, 16]
     for index, output in enumerate(session.propagate(generated_frames(frames, size), boxes=[box])):

@@ -23,7 +23,7 @@ from _timing import machine_line
 from safetensors.torch import load_file
 
 import odtrack_hf
-from odtrack_hf import ODTrackModel, ODTrackProcessor
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 from odtrack_hf.data import FolderSource
 from odtrack_hf.evaluation import evaluate_tracking
 
@@ -44,7 +44,7 @@ def fixture_report() -> None:
             fp32 = model(search, templates)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 bf16 = model(search, templates)
-        sessions = [processor.init_tracking_session(model, dtype=dtype) for dtype in (None, torch.bfloat16)]
+        sessions = [ODTrackInferenceSession(model, processor, dtype=dtype) for dtype in (None, torch.bfloat16)]
         tracks = [torch.stack([output.boxes[0] for output in s.propagate(frames, [box])]) for s in sessions]
         per_frame = (tracks[1] - tracks[0]).abs().amax(dim=1)
         step = {k: (getattr(bf16, k) - getattr(fp32, k)).abs().max().item() for k in ("score_map", "pred_boxes")}
@@ -73,7 +73,7 @@ def heldout_report(model_path: str, root: str, limit: int | None) -> None:
         ground_truth[name] = np.asarray(sequence.boxes, dtype=np.float64)
         first = sequence.boxes[0].tolist()
         for label, dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
-            session = processor.init_tracking_session(model, dtype=dtype)
+            session = ODTrackInferenceSession(model, processor, dtype=dtype)
             tracks[label][name] = np.stack(
                 [session.track(sequence.load_frame(i), [first] if i == 0 else None).boxes[0].numpy()
                  for i in range(len(sequence))]

@@ -26,7 +26,7 @@ import torch
 from end_to_end import model_config
 from PIL import Image
 
-from odtrack_hf import ODTrackModel, ODTrackProcessor
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 
 
 def build(model: str | None, config: str | None) -> tuple[ODTrackModel, ODTrackProcessor]:
@@ -39,7 +39,7 @@ def build(model: str | None, config: str | None) -> tuple[ODTrackModel, ODTrackP
 
 def measure(model: ODTrackModel, processor: ODTrackProcessor, steps: int, warmup: int, **session_options) -> list[float]:
     """Seconds of each tracking step (decode included) after ``warmup`` steps; ``session_options`` go to
-    ``init_tracking_session`` (``dtype``, ``compile``)."""
+    ``ODTrackInferenceSession`` (``dtype``, ``compile``)."""
     buffer = io.BytesIO()
     Image.fromarray(skimage.data.coffee()).resize((640, 480), Image.BILINEAR).save(buffer, "JPEG", quality=90)
     data = buffer.getvalue()
@@ -47,7 +47,7 @@ def measure(model: ODTrackModel, processor: ODTrackProcessor, steps: int, warmup
     def decode() -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
-    session = processor.init_tracking_session(model, **session_options)
+    session = ODTrackInferenceSession(model, processor, **session_options)
     session.track(decode(), new_boxes=[[290, 210, 60, 50]])
     times = []
     with torch.inference_mode():

@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.make_data:
-        from odtrack_hf.data.synthetic import GenerationConfig, generate_split
+        from odtrack_hf.data.generation import GenerationConfig, generate_split
 
         tiny = GenerationConfig(min_frames=12, max_frames=12, min_size=(128, 96), max_size=(128, 96))
         generate_split(args.root, args.split or "heldout", args.make_data, seed=0, config=tiny)

@@ -15,6 +15,7 @@ import numpy as np
 from transformers import AutoModel, AutoProcessor
 
 import odtrack_hf
+from odtrack_hf import ODTrackInferenceSession
 
 
 def camera(num_frames: int, height: int = 240, width: int = 320) -> Iterator[np.ndarray]:
@@ -37,7 +38,7 @@ def main() -> None:
 
     model = AutoModel.from_pretrained(args.model).eval()
     processor = AutoProcessor.from_pretrained(args.model)
-    session = processor.init_tracking_session(model, max_templates=16)  # bounded memory for endless streams
+    session = ODTrackInferenceSession(model, processor, max_templates=16)  # bounded memory for endless streams
     for index, frame in enumerate(camera(args.frames)):
         if index == 0:
             result = session.track(frame, new_boxes=[[40, 60, 40, 30]])  # object 1: the square

@@ -111,7 +111,7 @@ def training_section(step: int) -> tuple[str, str]:
         if number == 1:
             commands += [
                 "odtrack generate-data --out data --split heldout --num-sequences 39 --seed 0",
-                f"python -m odtrack_hf.dinov2_init --config {stage.config} --out runs/dinov2_init",
+                f"odtrack dinov2-init --config {stage.config} --out runs/dinov2_init",
             ]
         else:
             previous = stages[number - 2]

@@ -6,7 +6,7 @@ import torch
 from conftest import tiny_config
 
 from odtrack_hf import ODTrackModel, ODTrackProcessor
-from odtrack_hf.data.synthetic import GenerationConfig, generate_split
+from odtrack_hf.data.generation import GenerationConfig, generate_split
 
 # 10 frames of 96x72 per sequence
 TINY_SEQUENCES = GenerationConfig(min_frames=10, max_frames=10, min_size=(96, 72), max_size=(96, 72))

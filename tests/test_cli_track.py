@@ -11,7 +11,9 @@ import pytest
 import torch
 from tracking_helpers import fixture_clip, fixture_tracker, save_fixture_tracker, write_video
 
-from odtrack_hf.cli import DEMO_BOX, main
+from odtrack_hf import ODTrackInferenceSession
+from odtrack_hf.cli import main
+from odtrack_hf.demo_clips import DEMO_CLIPS
 from odtrack_hf.video_io import read_video_frames
 
 
@@ -48,7 +50,7 @@ def test_track_writes_got10k_boxes_and_an_annotated_video(capsys, tmp_path, trac
     lines = results.read_text().splitlines()
     assert len(lines) == 12 and lines[0] == "30.0000,44.0000,24.0000,20.0000"
     model, processor = fixture_tracker()
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     expected = [o.boxes[0].tolist() for o in session.propagate(read_video_frames(video), boxes=[init_box])]
     np.testing.assert_allclose(read_boxes(results), expected, atol=6e-5)  # 4 decimals
     assert sorted(p.name for p in results.parent.iterdir()) == ["annotated.mp4", "boxes.txt"]  # no partial files
@@ -183,23 +185,21 @@ def test_demo_tracks_the_carphone_clip(capsys, tmp_path):
     code, out, err = run(capsys, "demo", "--output-dir", tmp_path, "--device", "cpu")
     assert code == 0, err
     boxes = read_boxes(tmp_path / "carphone_boxes.txt")
-    assert len(boxes) == 120 and boxes[0] == list(DEMO_BOX)
+    assert len(boxes) == 120 and boxes[0] == list(DEMO_CLIPS["carphone"].box)
     with av.open(str(tmp_path / "carphone_tracked.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 120
     assert "Tracked 1 object(s) over 120 frames" in out
 
 
 def test_dtype_option_reaches_the_session(capsys, tmp_path, tracker_dir, clip, monkeypatch):
-    from odtrack_hf.processing_odtrack import ODTrackProcessor
-
     video, _ = clip
-    seen, original = [], ODTrackProcessor.init_tracking_session
+    seen, original = [], ODTrackInferenceSession.__init__
 
-    def spy(self, model, **kwargs):
+    def spy(self, model, processor, **kwargs):
         seen.append(kwargs.get("dtype"))
-        return original(self, model, **kwargs)
+        original(self, model, processor, **kwargs)
 
-    monkeypatch.setattr(ODTrackProcessor, "init_tracking_session", spy)
+    monkeypatch.setattr(ODTrackInferenceSession, "__init__", spy)
     results = tmp_path / "b.txt"
     code, _, err = run(
         capsys, "track", video, "--box", "30,44,24,20", "--model", tracker_dir, "--results", results,
@@ -208,7 +208,7 @@ def test_dtype_option_reaches_the_session(capsys, tmp_path, tracker_dir, clip, m
     assert code == 0, err
     assert seen == [torch.bfloat16]
     model, processor = fixture_tracker()
-    session = original(processor, model, dtype=torch.bfloat16)
+    session = ODTrackInferenceSession(model, processor, dtype=torch.bfloat16)
     expected = [o.boxes[0].tolist() for o in session.propagate(read_video_frames(video), boxes=[[30, 44, 24, 20]])]
     np.testing.assert_allclose(read_boxes(results), expected, atol=6e-5)
     code, _, err = run(capsys, "track", video, "--box", "30,44,24,20", "--onnx", tmp_path / "x.onnx", "--dtype", "bfloat16")

@@ -51,9 +51,6 @@ def test_convert_checkpoint_file_and_save(tmp_path, wrapped):
     reloaded = ODTrackModel.from_pretrained(tmp_path / "hf")
     for key, value in reloaded.state_dict().items():
         assert torch.equal(value, model.state_dict()[key]), key
-    processor = AutoProcessor.from_pretrained(tmp_path / "hf")
-    assert (processor.template_size, processor.search_size) == (config.template_size, config.search_size)
-    assert (processor.template_factor, processor.search_factor) == (config.template_factor, config.search_factor)
 
 
 @needs_fixtures
@@ -142,6 +139,12 @@ def test_cli_convert(tmp_path, capsys):
     overrides.write_text(fixture_config.to_json_string())
     assert cli_main(["convert", str(path), str(tmp_path / "out"), "--preset", "odtrack-base", "--config", str(overrides)]) == 0
     assert (tmp_path / "out" / "model.safetensors").is_file()
+    processor = AutoProcessor.from_pretrained(tmp_path / "out")
+    assert (processor.template_size, processor.search_size) == (fixture_config.template_size, fixture_config.search_size)
+    assert (processor.template_factor, processor.search_factor) == (
+        fixture_config.template_factor,
+        fixture_config.search_factor,
+    )
     assert "Converted" in capsys.readouterr().out
     # a checkpoint that does not fit the preset: exit code 2 and the mismatch, no traceback
     assert cli_main(["convert", str(path), str(tmp_path / "out2"), "--preset", "odtrack-base"]) == 2

@@ -15,7 +15,7 @@ from tracking_helpers import fixture_clip
 import odtrack_hf
 from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackModel, ODTrackProcessor
 from odtrack_hf.data.sources import FolderSource
-from odtrack_hf.data.synthetic import GenerationConfig, generate_split
+from odtrack_hf.data.generation import GenerationConfig, generate_split
 from odtrack_hf.evaluation import evaluate_tracking
 from odtrack_hf.evaluation.runner import track_sequence
 from odtrack_hf.model_card import validate_model_card

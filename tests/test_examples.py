@@ -58,7 +58,7 @@ def test_track_stream_example(tmp_path):
 
 
 def test_train_example(tmp_path):
-    from odtrack_hf.data.synthetic import GenerationConfig, generate_split
+    from odtrack_hf.data.generation import GenerationConfig, generate_split
 
     generate_split(tmp_path / "data", "train", 3, seed=0, config=GenerationConfig(16, 16, (64, 48), (64, 48)))
     result = _run(

@@ -7,7 +7,7 @@ import torch
 from parity import fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 
-from odtrack_hf import ODTrackModel
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel
 from odtrack_hf.pipeline_odtrack import ObjectTrackingPipeline
 
 FIXTURES = {d.name: d for d in fixture_dirs() if (d / "tracker_outputs.json").is_file()}
@@ -48,11 +48,11 @@ def test_bf16_autocast_session_runs_in_bf16_and_stays_close_to_fp32(name):
     torch.testing.assert_close(bf16.pred_boxes, fp32.pred_boxes, atol=0.05, rtol=0)
 
     dtypes = record_matmul_dtypes(model)
-    session = processor.init_tracking_session(model, dtype=torch.bfloat16)
+    session = ODTrackInferenceSession(model, processor, dtype=torch.bfloat16)
     outputs = list(session.propagate(frames[:4], boxes=[init_box]))
     assert dtypes and set(dtypes) == {torch.bfloat16}
     assert model.dtype == torch.float32  # autocast: the weights stay float32
-    reference = processor.init_tracking_session(model)
+    reference = ODTrackInferenceSession(model, processor)
     expected = list(reference.propagate(frames[:4], boxes=[init_box]))
     # the first tracked frame: same search crop, so only the step's rounding differs (crop pixels / 4)
     assert (outputs[1].boxes - expected[1].boxes).abs().max() < 2.0
@@ -61,10 +61,10 @@ def test_bf16_autocast_session_runs_in_bf16_and_stays_close_to_fp32(name):
 
 def test_session_runs_a_bf16_weights_model_in_bf16():
     model, processor, frames, init_box, _ = fixture_tracker("concat_ce")
-    expected = list(processor.init_tracking_session(model).propagate(frames[:3], boxes=[init_box]))
+    expected = list(ODTrackInferenceSession(model, processor).propagate(frames[:3], boxes=[init_box]))
     model = model.to(torch.bfloat16)
     dtypes = record_matmul_dtypes(model)
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     assert session.dtype == torch.bfloat16
     outputs = list(session.propagate(frames[:3], boxes=[init_box]))
     assert set(dtypes) == {torch.bfloat16}
@@ -76,8 +76,8 @@ def test_pipeline_passes_dtype_and_compile_to_the_session(monkeypatch):
     model, processor, frames, init_box, _ = fixture_tracker("concat_ce")
     tracker = ObjectTrackingPipeline(model=model, processor=processor, device="cpu")
     sessions = []
-    original = processor.init_tracking_session
-    monkeypatch.setattr(processor, "init_tracking_session", lambda *a, **k: sessions.append(k) or original(*a, **k))
+    original = ODTrackInferenceSession.__init__
+    monkeypatch.setattr(ODTrackInferenceSession, "__init__", lambda *a, **k: sessions.append(k) or original(*a, **k))
     dtypes = record_matmul_dtypes(model)
     box = [init_box[0], init_box[1], init_box[0] + init_box[2], init_box[1] + init_box[3]]
     results = tracker(list(frames[:3]), boxes=[box], dtype=torch.bfloat16)
@@ -91,7 +91,7 @@ def test_compiled_session_follows_the_growing_template_count_and_matches_the_off
     """T grows 1, 2, 3, 3, 4 over the first frames (n = 3): dynamic shapes, no failure, same boxes."""
     name = "separate" if "separate" in FIXTURES else next(iter(FIXTURES))
     model, processor, frames, init_box, expected = fixture_tracker(name)
-    session = processor.init_tracking_session(model, compile=True)
+    session = ODTrackInferenceSession(model, processor, compile=True)
     assert session._forward is not model  # the compiled wrapper runs, not the eager module
     boxes = torch.stack([output.boxes[0] for output in session.propagate(frames[:7], boxes=[init_box])])
     assert (boxes - expected[:7]).abs().max() <= 1e-3

@@ -13,7 +13,7 @@ import torch
 from parity import fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 
-from odtrack_hf import TemplateMemoryPolicy
+from odtrack_hf import ODTrackInferenceSession, TemplateMemoryPolicy
 from odtrack_hf.image_processing_odtrack import crop_window
 
 FIXTURES = [d for d in fixture_dirs() if (d / "tracker_outputs.json").is_file()]
@@ -29,7 +29,7 @@ def test_tracker_reproduces_official_boxes(directory, crop_backend):
     init_box = video["init_box_xywh"].tolist()
     assert init_box == tracker["init_box_xywh"] == expected["boxes_xywh"][0]
 
-    session = processor.init_tracking_session(model, crop_backend=crop_backend)
+    session = ODTrackInferenceSession(model, processor, crop_backend=crop_backend)
     boxes = [output.boxes[0].tolist() for output in session.propagate(video["frames"].numpy(), boxes=[init_box])]
 
     got, want = torch.tensor(boxes, dtype=torch.float64), torch.tensor(expected["boxes_xywh"], dtype=torch.float64)

@@ -13,9 +13,8 @@ from parity import fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 from tracking_helpers import write_video
 
-from odtrack_hf import ODTrackModel, ODTrackProcessor
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 from odtrack_hf.cli import main
-from odtrack_hf.image_processing_odtrack import hann_window
 from odtrack_hf.onnx_export import export_onnx
 from odtrack_hf.onnx_model import ODTrackOnnxModel
 
@@ -27,7 +26,7 @@ pytest.importorskip("onnxscript")
 ATOL = 1e-4
 # boxes in image pixels over 10 frames (measured: 1.5e-5 px at most)
 BOX_ATOL = 1e-3
-OUTPUTS = ("pred_boxes", "pred_scores", "score_map", "size_map", "offset_map", "temporal_token")
+OUTPUTS = ("pred_boxes", "pred_scores", "score_map", "size_map", "offset_map", "box_map", "temporal_token")
 
 
 def tiny_model(**overrides) -> ODTrackModel:
@@ -75,7 +74,7 @@ def max_differences(outputs, reference) -> dict[str, float]:
 
 def track(model, processor, frames) -> list[list[list[float]]]:
     """Boxes per frame: object 1 from frame 0, object 2 from frame 3 (two template counts per frame)."""
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     boxes = []
     for index, frame in enumerate(frames):
         new = [[20, 30, 24, 24]] if index == 0 else [[60, 10, 20, 16]] if index == 3 else None
@@ -93,7 +92,6 @@ def test_onnxruntime_matches_torch_for_concat_with_ce(concat_dir, batch_size, nu
         pixel_values=torch.randn(batch_size, 3, 64, 64, generator=generator),
         template_pixel_values=torch.randn(batch_size, num_templates, 3, 32, 32, generator=generator),
         temporal_token=torch.randn(batch_size, 1, 32, generator=generator) if with_token else None,
-        score_map_window=hann_window(model.config.search_feat_size),
     )
     with torch.inference_mode():
         differences = max_differences(onnx_model(**inputs), model(**inputs))
@@ -181,7 +179,7 @@ def one_line_error(capsys, *argv) -> str:
 def test_fixed_template_count_is_refused_for_tracking(capsys, tmp_path, concat_dir, fixed_export, video, frames):
     path, _ = fixed_export
     fixed = ODTrackOnnxModel(path)
-    session = ODTrackProcessor.from_pretrained(concat_dir).init_tracking_session(fixed)
+    session = ODTrackInferenceSession(fixed, ODTrackProcessor.from_pretrained(concat_dir))
     session.track(frames[0], new_boxes=[[20, 30, 24, 24]])
     with pytest.raises(ValueError, match=r"exported for exactly 4 templates, got 1.*without --num-templates"):
         session.track(frames[1])
@@ -264,6 +262,6 @@ def test_onnx_tracker_reproduces_the_official_boxes(tmp_path):
     video = load_file(directory / tracker["video_file"])
     expected = json.loads((directory / "tracker_outputs.json").read_text())["boxes_xywh"]
     result = export_onnx(model, tmp_path / "step.onnx")
-    session = processor.init_tracking_session(ODTrackOnnxModel(result.path))
+    session = ODTrackInferenceSession(ODTrackOnnxModel(result.path), processor)
     boxes = [out.boxes[0].tolist() for out in session.propagate(video["frames"].numpy(), boxes=[expected[0]])]
     np.testing.assert_allclose(boxes, expected, rtol=0, atol=1e-3)

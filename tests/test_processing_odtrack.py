@@ -54,3 +54,28 @@ def test_saved_processor_keeps_the_crop_backend(tmp_path):
     assert loaded.image_processor.crop_backend == "torch"
     expected = ODTrackProcessor(search_size=128)(IMAGE, BOX)["pixel_values"]
     assert torch.equal(loaded(IMAGE, BOX)["pixel_values"], expected)
+
+
+def test_crop_settings_default_to_the_configuration_and_a_session_refuses_other_factors():
+    from conftest import tiny_config
+
+    from odtrack_hf import ODTrackConfig, ODTrackInferenceSession, ODTrackModel
+
+    defaults = ODTrackConfig()
+    processor = ODTrackProcessor()
+    assert (processor.template_factor, processor.template_size, processor.search_factor, processor.search_size) == (
+        defaults.template_factor,
+        defaults.template_size,
+        defaults.search_factor,
+        defaults.search_size,
+    )
+    assert (ODTrackImageProcessor().crop_factor, ODTrackImageProcessor().output_size) == (2.0, 192)
+
+    config = tiny_config()
+    assert config.search_factor == 5.0
+    model = ODTrackModel(config).eval()
+    ODTrackInferenceSession(model, ODTrackProcessor.from_model_config(config))  # matching settings are accepted
+    narrow = ODTrackProcessor.from_model_config(config)
+    narrow.search_factor = 3.0
+    with pytest.raises(ValueError, match=r"processor.search_factor \(3.0\) differs from model.config.search_factor"):
+        ODTrackInferenceSession(model, narrow)

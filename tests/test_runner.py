@@ -12,11 +12,11 @@ import torch
 from eval_helpers import make_benchmark, save_tiny_tracker
 from PIL import Image
 
-from odtrack_hf import ODTrackModel, ODTrackProcessor
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 from odtrack_hf.cli import main
 from odtrack_hf.data.sources import FolderSource
 from odtrack_hf.evaluation import evaluate_tracking, read_results
-from odtrack_hf.evaluation.runner import open_dataset
+from odtrack_hf.evaluation.benchmarks import open_dataset
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -58,7 +58,7 @@ def test_eval_folder_writes_official_results_metrics_table_and_plots(first_run, 
         assert len(lines) == 10 and all(len(line.split("\t")) == 4 for line in lines)
         predictions[name] = read_results(first_run / "results" / f"{name}.txt")
         # the tracker's own boxes from a fresh session, truncated like the official files
-        session = processor.init_tracking_session(model)
+        session = ODTrackInferenceSession(model, processor)
         frames = (sequence.load_frame(i) for i in range(len(sequence)))
         expected = [o.boxes[0].tolist() for o in session.propagate(frames, boxes=[sequence.boxes[0].tolist()])]
         np.testing.assert_array_equal(predictions[name], np.trunc(expected))
@@ -106,7 +106,7 @@ def test_dtype_runs_the_sessions_under_that_autocast(capsys, tmp_path, benchmark
     assert json.loads((output / "metrics.json").read_text())["dtype"] == "bfloat16"
     model, processor = ODTrackModel.from_pretrained(tracker_dir).eval(), ODTrackProcessor.from_pretrained(tracker_dir)
     for sequence in FolderSource(benchmark / "heldout"):  # the last one's boxes differ from float32 ones
-        session = processor.init_tracking_session(model, dtype=torch.bfloat16)
+        session = ODTrackInferenceSession(model, processor, dtype=torch.bfloat16)
         frames = (sequence.load_frame(i) for i in range(len(sequence)))
         expected = [o.boxes[0].tolist() for o in session.propagate(frames, boxes=[sequence.boxes[0].tolist()])]
         np.testing.assert_array_equal(read_results(output / "results" / f"{sequence.name}.txt"), np.trunc(expected))

@@ -7,8 +7,8 @@ import pytest
 import torch
 from tracking_helpers import fixture_clip, fixture_tracker
 
-from odtrack_hf import ODTrackProcessor, TemplateMemoryPolicy, image_processing_odtrack
-from odtrack_hf.data.synthetic import GenerationConfig, plan_sequence, render_frames
+from odtrack_hf import ODTrackInferenceSession, ODTrackProcessor, TemplateMemoryPolicy, image_processing_odtrack
+from odtrack_hf.data.generation import GenerationConfig, plan_sequence, render_frames
 
 # --- template memory policy ------------------------------------------------------------------------------
 REFERENCE_TABLE = {  # reference §3.6: frame being tracked -> memory indices, for TEMPLATE_NUMBER 3 and 4
@@ -81,7 +81,7 @@ def count_forwards(model) -> list[int]:
 
 def track_alone(frames, box, start=0):
     model, processor = fixture_tracker()
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     return [out.boxes[0] for out in session.propagate(frames[start:], boxes=[box])]
 
 
@@ -92,7 +92,7 @@ def test_several_objects_share_one_forward_per_frame_and_match_single_object_tra
     frames, init_box, _ = fixture_clip()
     model, processor = fixture_tracker()
     batches = count_forwards(model)
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     outputs = list(session.propagate(frames, boxes=[init_box, SECOND_BOX]))
 
     assert batches == [2] * (len(frames) - 1)
@@ -108,7 +108,7 @@ def test_objects_added_and_removed_mid_video():
     frames, init_box, _ = fixture_clip()
     model, processor = fixture_tracker()
     batches = count_forwards(model)
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     outputs = []
     for index, frame in enumerate(frames):
         if index == 8:
@@ -130,7 +130,7 @@ def test_objects_added_and_removed_mid_video():
 def test_object_ids_given_explicitly_and_auto_numbered_after_them():
     frames, init_box, _ = fixture_clip()
     model, processor = fixture_tracker()
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     assert session.track(frames[0], [init_box], new_object_ids=[7]).object_ids == [7]
     assert session.track(frames[1], [SECOND_BOX]).object_ids == [7, 8]
 
@@ -138,9 +138,9 @@ def test_object_ids_given_explicitly_and_auto_numbered_after_them():
 def test_memory_of_the_official_and_bounded_policies():
     frames, init_box, expected = fixture_clip()
     model, processor = fixture_tracker()
-    official = processor.init_tracking_session(model)
-    bounded = processor.init_tracking_session(model, max_templates=4)
-    wide = processor.init_tracking_session(model, max_templates=32)
+    official = ODTrackInferenceSession(model, processor)
+    bounded = ODTrackInferenceSession(model, processor, max_templates=4)
+    wide = ODTrackInferenceSession(model, processor, max_templates=32)
     for frame in frames:
         new = [init_box] if official.frame_idx < 0 else None
         out_official, _, out_wide = (s.track(frame, new) for s in (official, bounded, wide))
@@ -163,7 +163,7 @@ def test_torch_crop_backend_tracks_like_opencv_with_one_crop_call_per_frame(monk
     x0, y0, x1, y1 = rendered[0][1].box
     boxes = [[x0, y0, x1 - x0, y1 - y0], [100.0, 80.0, 40.0, 30.0]]
     model, processor = fixture_tracker()
-    opencv = list(processor.init_tracking_session(model).propagate(frames, boxes=boxes))
+    opencv = list(ODTrackInferenceSession(model, processor).propagate(frames, boxes=boxes))
 
     batches, crop_torch = [], image_processing_odtrack.crop_and_resize_torch
 
@@ -174,7 +174,7 @@ def test_torch_crop_backend_tracks_like_opencv_with_one_crop_call_per_frame(monk
     monkeypatch.setattr(image_processing_odtrack, "crop_and_resize_torch", counted_crop)
     monkeypatch.setattr(image_processing_odtrack, "crop_and_resize", None)  # the OpenCV crop is not called
     processor.image_processor.crop_backend = "torch"  # the session's default comes from the processor
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     assert session.crop_backend == "torch"
     with_torch = list(session.propagate(frames, boxes=boxes))
 
@@ -187,7 +187,7 @@ def test_torch_crop_backend_tracks_like_opencv_with_one_crop_call_per_frame(monk
 def test_session_rejects_an_unknown_crop_backend():
     model, processor = fixture_tracker()
     with pytest.raises(ValueError, match="crop_backend must be 'opencv'"):
-        processor.init_tracking_session(model, crop_backend="cv2")
+        ODTrackInferenceSession(model, processor, crop_backend="cv2")
 
 
 # --- errors ------------------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_session_rejects_an_unknown_crop_backend():
 def started_session():
     frames, init_box, _ = fixture_clip()
     model, processor = fixture_tracker()
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     session.track(frames[0], [init_box])
     session.track(frames[1])
     return session, frames
@@ -239,11 +239,11 @@ def test_id_errors(started_session):
 def test_session_requires_eval_mode_and_matching_crop_sizes():
     model, processor = fixture_tracker()
     with pytest.raises(ValueError, match="call model.eval"):
-        processor.init_tracking_session(model.train())
+        ODTrackInferenceSession(model.train(), processor)
     model.eval()
     mismatch = r"processor.search_size \(384\) differs from model.config.search_size \(128\)"
     with pytest.raises(ValueError, match=mismatch):
-        ODTrackProcessor(template_size=model.config.template_size).init_tracking_session(model)
+        ODTrackInferenceSession(model, ODTrackProcessor(template_size=model.config.template_size))
 
 
 # --- a target leaving the frame ---------------------------------------------------------------------------
@@ -257,12 +257,15 @@ class RunawayModel(torch.nn.Module):
         self.config = config
         self.calls = 0
 
-    def forward(self, pixel_values, template_pixel_values, temporal_token=None, score_map_window=None):
+    def forward(self, pixel_values, template_pixel_values, temporal_token=None):
         self.calls += 1
-        batch = pixel_values.shape[0]
+        batch, side = pixel_values.shape[0], self.config.search_feat_size
+        box = torch.tensor([1.4, 0.5, 0.1, 0.1])
         return SimpleNamespace(
-            pred_boxes=torch.tensor([[1.4, 0.5, 0.1, 0.1]]).expand(batch, 4),
+            pred_boxes=box.expand(batch, 4),
             pred_scores=torch.full((batch,), 0.02),
+            score_map=torch.full((batch, 1, side, side), 0.02),
+            box_map=box.view(1, 4, 1, 1).expand(batch, 4, side, side),  # the same box at every cell
             temporal_token=torch.zeros(batch, 1, self.config.hidden_size),
         )
 
@@ -271,7 +274,7 @@ def test_a_target_leaving_the_frame_is_clipped_and_tracking_goes_on():
     frames, init_box, _ = fixture_clip()
     model, processor = fixture_tracker()
     runaway = RunawayModel(model.config).eval()
-    session = processor.init_tracking_session(runaway)
+    session = ODTrackInferenceSession(runaway, processor)
     outputs = list(session.propagate(frames, boxes=[init_box]))
     assert runaway.calls == len(frames) - 1
     height, width = frames.shape[1:3]
@@ -288,7 +291,7 @@ def test_tracking_runs_under_inference_mode():
     model, processor = fixture_tracker()
     modes = []
     model.register_forward_hook(lambda *args: modes.append(torch.is_inference_mode_enabled()))
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     with torch.enable_grad():
         list(session.propagate(frames[:3], boxes=[init_box]))
     assert modes == [True, True]

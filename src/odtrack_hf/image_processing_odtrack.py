@@ -31,6 +31,9 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.processing_utils import ImagesKwargs, Unpack
 
+from .configuration_odtrack import ODTrackConfig
+from .modeling_odtrack import boxes_at_peak
+
 if TYPE_CHECKING:
     from .modeling_odtrack import ODTrackOutput
 
@@ -46,11 +49,11 @@ EXPECTED_FRAME = (
 
 class ODTrackImageProcessorKwargs(ImagesKwargs, total=False):
     r"""
-    crop_factor (`float`, *optional*, defaults to `2.0`):
-        Side of the square crop as a multiple of ``sqrt(w * h)`` of the target box (official template
-        factor 2.0, search factor 5.0).
-    output_size (`int`, *optional*, defaults to `192`):
-        Side in pixels of the resized crop (official template 192, search 384).
+    crop_factor (`float`, *optional*, defaults to `ODTrackConfig.template_factor`):
+        Side of the square crop as a multiple of ``sqrt(w * h)`` of the target box (the configuration's
+        ``template_factor`` or ``search_factor``).
+    output_size (`int`, *optional*, defaults to `ODTrackConfig.template_size`):
+        Side in pixels of the resized crop (the configuration's ``template_size`` or ``search_size``).
     crop_backend (`str`, *optional*, defaults to `"opencv"`):
         ``"opencv"``: the official crop, one box at a time with OpenCV on the CPU. ``"torch"``: all boxes
         of a frame in one batched op on the frame's device (the ``device`` argument, or where a tensor
@@ -197,7 +200,8 @@ def check_crop_backend(crop_backend: Any) -> str:
 
 
 def hann_window(size: int) -> torch.Tensor:
-    """The official centred 2-D Hann window (``hann2d``, reference §3.7) for a ``size x size`` score map.
+    """The official centred 2-D Hann window (``hann2d``) for a ``size x size`` score map
+    (docs/official-implementation.md, Hann window).
 
     ``h[i] = 0.5 * (1 - cos(2*pi*(i+1) / (size+1)))`` for ``i = 0..size-1``, outer product, float32.
     It only chooses the peak of the score map; it never scales the reported score.
@@ -366,8 +370,9 @@ class ODTrackImageProcessor(TorchvisionBackend):
     do_rescale = True
     rescale_factor = 1 / 255
     do_normalize = True
-    crop_factor = 2.0
-    output_size = 192
+    # without factor and size, a call crops a template (the processor always passes them)
+    crop_factor = ODTrackConfig.template_factor
+    output_size = ODTrackConfig.template_size
     crop_backend = "opencv"
 
     def __init__(self, **kwargs: Unpack[ODTrackImageProcessorKwargs]):
@@ -511,25 +516,34 @@ class ODTrackImageProcessor(TorchvisionBackend):
         image_sizes: torch.Tensor,
         output_size: int | None = None,
         clip_margin: int = CLIP_MARGIN,
+        score_map_window: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Turn model predictions on search crops into boxes in image pixels.
 
         Args:
             outputs: model output with ``pred_boxes`` ``(B, 4)`` (crop-normalised ``cx, cy, w, h``) and
-                ``pred_scores`` ``(B,)``.
+                ``pred_scores`` ``(B,)``; with a window also ``score_map`` and ``box_map``.
             target_boxes, resize_factors, image_sizes: the geometry of the search crops, as returned
                 by this processor (``target_boxes``, ``resize_factors``, ``image_sizes``).
             output_size: side of the search crops (defaults to ``self.output_size``).
             clip_margin: see `clip_boxes` (official 10).
+            score_map_window: ``(H, W)`` weights (the tracker's [`hann_window`]) multiplied onto the
+                score map to choose the peak, whose box is then taken from ``outputs.box_map``; the
+                score stays the raw score-map value there. ``None`` keeps the model's raw peak.
 
         Returns:
             ``{"boxes": (B, 4) float64 (x, y, w, h) clipped to the frame, "scores": (B,) float32}``.
         """
         output_size = self.output_size if output_size is None else output_size
-        boxes = map_box_back(outputs.pred_boxes, target_boxes, resize_factors, output_size)
+        pred_boxes, pred_scores = outputs.pred_boxes, outputs.pred_scores
+        if score_map_window is not None:
+            score_map = outputs.score_map
+            response = score_map * score_map_window.to(score_map.device, score_map.dtype)
+            pred_boxes, pred_scores = boxes_at_peak(score_map, outputs.box_map, response)
+        boxes = map_box_back(pred_boxes, target_boxes, resize_factors, output_size)
         return {
             "boxes": clip_boxes(boxes, image_sizes, clip_margin),
-            "scores": outputs.pred_scores.detach().float().cpu(),
+            "scores": pred_scores.detach().float().cpu(),
         }
 
 

@@ -1,4 +1,5 @@
-"""Model cards for converted official ODTrack weights: metadata, paper results and usage.
+"""Model cards: for converted official ODTrack weights (metadata, paper results and usage), and for models
+trained with ``odtrack train`` (:func:`build_trained_model_card`).
 
 ``build_model_card(preset)`` returns a ``huggingface_hub.ModelCard`` whose YAML metadata carries the
 library, tags, licence and a ``model-index`` with the paper's results for that checkpoint, and whose
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -315,6 +317,53 @@ def build_model_card(preset: str, repo_id: str | None = None, base_model: str | 
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(preset, info, model_id)}")
 
 
+def build_trained_model_card(
+    *,
+    origin: str,
+    steps: int,
+    steps_per_epoch: int,
+    samples_per_epoch: int,
+    datasets: Sequence[str],
+    skipped_steps: int,
+    unreadable_frames: int,
+    rejected_samples: int,
+) -> ModelCard:
+    """The card ``odtrack train`` writes next to a model it trained: where the weights started (``origin``,
+    e.g. "initialised at random"), the optimiser steps, the training data (one Markdown line each) and the
+    counters of skipped updates and dropped clips. The intended use and evaluation are left for the author."""
+    data = ModelCardData(library_name="transformers", tags=["odtrack", "visual-object-tracking", "odtrack-hf"])
+    body = "\n".join(f"- {line}" for line in datasets)
+    return ModelCard(
+        f"""---
+{data.to_yaml()}
+---
+
+# ODTrack model trained with odtrack-hf
+
+An ODTrack tracker ({origin}), trained with `odtrack train` for {steps:,} optimiser steps
+({steps_per_epoch:,} steps per epoch of {samples_per_epoch:,} clips).
+
+Training data:
+{body}
+
+Skipped updates (non-finite loss or gradient): {skipped_steps}. Clips dropped for unreadable
+frames: {unreadable_frames}; rejected by the crop check: {rejected_samples}.
+The full training configuration is in `training_config.json`.
+
+## Usage
+
+```python
+from transformers import pipeline
+import odtrack_hf  # registers the model and the pipeline
+
+tracker = pipeline("object-tracking", model="<this folder>")
+```
+
+Describe the intended use, the evaluation results and the limitations here before sharing the model.
+"""
+    )
+
+
 def validate_model_card(path: str | Path) -> ModelCard:
     """Load a card with ``ModelCard.load`` and check its metadata offline; raises ``ValueError`` with every problem.
 
@@ -428,6 +477,7 @@ __all__ = [
     "PAPER_RESULTS",
     "add_card_parser",
     "build_model_card",
+    "build_trained_model_card",
     "paper_eval_results",
     "preset_for_config",
     "run_card",

@@ -1,4 +1,4 @@
-"""Processor of the ODTrack tracker: template and search crops, the map-back, and tracking sessions."""
+"""Processor of the ODTrack tracker: template and search crops and the map-back of boxes."""
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -7,25 +7,27 @@ import torch
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from .configuration_odtrack import ODTrackConfig
 from .image_processing_odtrack import CLIP_MARGIN, ODTrackImageProcessor
-from .session_odtrack import ODTrackInferenceSession
 
 if TYPE_CHECKING:
-    from .configuration_odtrack import ODTrackConfig
-    from .modeling_odtrack import ODTrackModel, ODTrackOutput
+    from .modeling_odtrack import ODTrackOutput
 
 MODES = ("template", "search")
 
 
 class ODTrackProcessor(ProcessorMixin):
-    r"""Owns the tracker's crop settings and builds tracking sessions.
+    r"""Owns the tracker's crop settings; a tracking session ([`ODTrackInferenceSession`]) uses it for every crop.
 
     Args:
         image_processor: the [`ODTrackImageProcessor`] that crops and normalises (a default one if omitted).
-        template_factor: template crop side as a multiple of ``sqrt(w*h)`` (official 2.0).
-        template_size: template crop side in pixels (official 192; must equal ``config.template_size``).
-        search_factor: search crop side as a multiple of ``sqrt(w*h)`` (official 5.0).
-        search_size: search crop side in pixels (official 384; must equal ``config.search_size``).
+        template_factor: template crop side as a multiple of ``sqrt(w*h)``.
+        template_size: template crop side in pixels.
+        search_factor: search crop side as a multiple of ``sqrt(w*h)``.
+        search_size: search crop side in pixels.
+
+    The defaults are those of [`ODTrackConfig`], which owns these values; a tracking session refuses a
+    processor whose factors or sizes differ from its model's configuration.
 
     ``processor(images, boxes, mode="search")`` crops around ``(x, y, w, h)`` boxes with the factor and
     size of the mode; see [`ODTrackImageProcessor`] for the returned fields.
@@ -34,10 +36,10 @@ class ODTrackProcessor(ProcessorMixin):
     def __init__(
         self,
         image_processor: ODTrackImageProcessor | None = None,
-        template_factor: float = 2.0,
-        template_size: int = 192,
-        search_factor: float = 5.0,
-        search_size: int = 384,
+        template_factor: float = ODTrackConfig.template_factor,
+        template_size: int = ODTrackConfig.template_size,
+        search_factor: float = ODTrackConfig.search_factor,
+        search_size: int = ODTrackConfig.search_size,
         **kwargs,
     ):
         super().__init__(image_processor if image_processor is not None else ODTrackImageProcessor(), **kwargs)
@@ -47,7 +49,7 @@ class ODTrackProcessor(ProcessorMixin):
         self.search_size = search_size
 
     @classmethod
-    def from_model_config(cls, config: "ODTrackConfig") -> "ODTrackProcessor":
+    def from_model_config(cls, config: ODTrackConfig) -> "ODTrackProcessor":
         """The processor whose crop factors and sizes are those of a model configuration."""
         return cls(
             ODTrackImageProcessor(),
@@ -90,34 +92,19 @@ class ODTrackProcessor(ProcessorMixin):
         resize_factors: torch.Tensor,
         image_sizes: torch.Tensor,
         clip_margin: int = CLIP_MARGIN,
+        score_map_window: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Map model boxes on search crops back to clipped image boxes ``(x, y, w, h)`` in pixels
-        (see [`ODTrackImageProcessor.post_process_object_tracking`])."""
+        """Map model boxes on search crops back to clipped image boxes ``(x, y, w, h)`` in pixels, the
+        peak re-picked with ``score_map_window`` when given (see
+        [`ODTrackImageProcessor.post_process_object_tracking`])."""
         return self.image_processor.post_process_object_tracking(
-            outputs, target_boxes, resize_factors, image_sizes, output_size=self.search_size, clip_margin=clip_margin
-        )
-
-    def init_tracking_session(
-        self,
-        model: "ODTrackModel",
-        inference_device: str | torch.device | None = None,
-        state_device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
-        max_templates: int | None = None,
-        compile: bool = False,
-        crop_backend: str | None = None,
-    ) -> ODTrackInferenceSession:
-        """Start a tracking session for one video (see [`ODTrackInferenceSession`] for the arguments;
-        ``crop_backend="torch"`` crops every object on ``inference_device`` in one batched op)."""
-        return ODTrackInferenceSession(
-            model,
-            self,
-            inference_device=inference_device,
-            state_device=state_device,
-            dtype=dtype,
-            max_templates=max_templates,
-            compile=compile,
-            crop_backend=crop_backend,
+            outputs,
+            target_boxes,
+            resize_factors,
+            image_sizes,
+            output_size=self.search_size,
+            clip_margin=clip_margin,
+            score_map_window=score_map_window,
         )
 
 

@@ -12,10 +12,10 @@ import logging
 import numpy as np
 import torch
 from torchvision.ops import box_convert
-from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ..configuration_odtrack import ODTrackConfig
 from ..image_processing_odtrack import crop_and_resize
+from ..processing_odtrack import ODTrackProcessor
 from .augment import (
     ClipAugmentation,
     box_to_crop,
@@ -43,21 +43,28 @@ class TrackingClipDataset(torch.utils.data.Dataset):
       with no image on the token grid): counted in ``rejected_samples``.
 
     Each item is a dict: ``template_pixel_values`` ``(T, 3, s, s)``, ``pixel_values`` ``(N, 3, S, S)``
-    (normalised with the ImageNet mean and std, like the image processor), ``labels`` ``(N, 4)`` boxes
+    (normalised by the processor's image processor, as at inference), ``labels`` ``(N, 4)`` boxes
     ``(x1, y1, x2, y2)`` normalised to the search crop, and the two counters for this item.
 
     Args:
         sampler: draws the frames of each clip.
         config: model config: crop sizes and factors, ``patch_size``.
         augmentation: jitter and photometric settings.
+        processor: the processor saved with the trained model, whose normalisation the crops get (default:
+            ``ODTrackProcessor.from_model_config(config)``).
     """
 
-    def __init__(self, sampler: CausalClipSampler, config: ODTrackConfig, augmentation: ClipAugmentation | None = None):
+    def __init__(
+        self,
+        sampler: CausalClipSampler,
+        config: ODTrackConfig,
+        augmentation: ClipAugmentation | None = None,
+        processor: ODTrackProcessor | None = None,
+    ):
         self.sampler = sampler
         self.config = config
         self.augmentation = augmentation or ClipAugmentation()
-        self.mean = torch.tensor(IMAGENET_DEFAULT_MEAN, dtype=torch.float32).reshape(3, 1, 1)
-        self.std = torch.tensor(IMAGENET_DEFAULT_STD, dtype=torch.float32).reshape(3, 1, 1)
+        self.image_processor = (processor or ODTrackProcessor.from_model_config(config)).image_processor
 
     def __getitem__(self, index: int) -> dict:
         unreadable = rejected = 0
@@ -128,10 +135,12 @@ class TrackingClipDataset(torch.utils.data.Dataset):
                 flip = clip_flip if aug.flip_mode == "clip" else rng.random() < aug.flip_probability
                 if flip:
                     tensor, label = flip_crop(tensor, label)
-                crops.append((tensor - self.mean) / self.std)
+                crops.append(tensor)
                 if label is not None:
                     labels.append(label)
-            item[key] = torch.stack(crops)
+            # brightness already scaled the crops to [0, 1]: normalise only
+            ip = self.image_processor
+            item[key] = ip.normalize(torch.stack(crops), ip.image_mean, ip.image_std)
         item["labels"] = box_convert(torch.as_tensor(np.stack(labels), dtype=torch.float32), "xywh", "xyxy")
         return item
 

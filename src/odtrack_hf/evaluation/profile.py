@@ -15,7 +15,6 @@ parameters (thop: 73.10 G, 92.12 M).
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -175,51 +174,3 @@ def format_profile(profile: dict[str, Any], model: ODTrackModel, name: str, thre
         ),
     ]
     return "\n".join(lines)
-
-
-def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``odtrack profile``."""
-    parser = subparsers.add_parser(
-        "profile",
-        help="print parameters, FLOPs and fps of the model step (the paper's Table 1)",
-        description="Profile one model step in eval mode with tracker_template_number + 1 templates, as the "
-        "tracker runs it: parameters (total, trainable, thop's count), FLOPs and MACs by torch.utils.flop_counter, "
-        "and the speed of the network forward.",
-    )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--model", help="save_pretrained folder or Hub id (default: the model shipped with the package)"
-    )
-    source.add_argument("--preset", help="official architecture with random weights, e.g. odtrack-base, odtrack-large")
-    parser.add_argument("--templates", type=int, help="templates per step (default: tracker_template_number + 1)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="where to run (default: cuda if available)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's default)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
-    parser.add_argument("--iterations", type=int, default=100, help="timed steps (default 100)")
-    parser.set_defaults(func=run_profile)
-    return parser
-
-
-def run_profile(args: argparse.Namespace) -> None:
-    """Run ``odtrack profile`` with parsed arguments."""
-    from transformers import AutoModel
-    from transformers.utils import logging
-
-    from .. import DEFAULT_MODEL_DIR, ODTrackModel, odtrack_preset
-    from ..utils import load_pretrained, resolve_device
-
-    device = resolve_device(args.device)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}.")
-        torch.set_num_threads(args.threads)
-    if args.preset:
-        torch.manual_seed(0)
-        model, name = ODTrackModel(odtrack_preset(args.preset)), f"{args.preset} (random weights)"
-    else:
-        logging.disable_progress_bar()
-        model = load_pretrained(AutoModel.from_pretrained, args.model or DEFAULT_MODEL_DIR)
-        name = args.model or "default model"
-    model = model.to(device).eval()
-    profile = profile_model(model, args.templates, args.warmup, args.iterations)
-    print(format_profile(profile, model, name, torch.get_num_threads()))

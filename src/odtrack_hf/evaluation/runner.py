@@ -1,45 +1,52 @@
 """Benchmark runner: track every sequence of a dataset, write the official result files, score and plot them.
 
-``odtrack eval --dataset lasot --root LaSOT --output-dir runs/lasot`` writes::
+``odtrack eval --dataset lasot --root LaSOT --output-dir runs/lasot`` writes the files listed in
+:mod:`odtrack_hf.evaluation.benchmarks`; the per-frame times are taken around the tracker step as the official
+harness does (frame reading excluded; frame 0 is the initialisation, see docs/official-implementation.md,
+"Evaluation"), and ``metrics.json`` holds auc, precision, norm_precision, ao, sr50, sr75, fps and
+fps_end_to_end, per sequence and per attribute.
 
-    OUT/results/<seq>.txt          one box per frame, x<TAB>y<TAB>w<TAB>h as integers (the official tracker's
-                                   ``astype(int)`` files; frame 0 holds the initial box)
-    OUT/results/<seq>_time.txt     seconds per frame, timed around the tracker step as the official harness
-                                   does (reference §3.9: frame reading excluded; frame 0 is the initialisation)
-    OUT/timing/<seq>.json          frames, tracker seconds and wall-clock seconds including frame decoding
-    OUT/metrics.json               auc, precision, norm_precision, ao, sr50, sr75, fps, fps_end_to_end, per
-                                   sequence and per attribute
-    OUT/attributes.md              per-attribute table (datasets with attributes)
-    OUT/plots/*.png                success, precision and normalised-precision plots, with --compare overlays
-    OUT/got10k_submission/ + .zip  GOT-10k: <seq>/<seq>_001.txt (comma-separated) and <seq>/<seq>_time.txt
-    OUT/trackingnet_submission.zip TrackingNet: <seq>.txt (comma-separated) at the top of the archive
-
-A sequence whose ``<seq>.txt`` exists is finished and skipped, so an interrupted run resumes; every file is
-written to a temporary name and renamed, so a crash leaves no half file. Nothing is ever deleted (the official
-submission converters delete the result folders). Sequences are split between processes with Accelerate;
-``num_processes > 1`` starts them with ``torch.distributed.run`` (torchrun), which works on CPU and GPU.
+A sequence whose ``<seq>.txt`` exists is finished and skipped, so an interrupted run resumes. Sequences are
+split between processes with Accelerate; ``num_processes > 1`` starts them with ``torch.distributed.run``
+(torchrun), which works on CPU and GPU.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import io
 import json
 import math
 import os
 import subprocess
 import sys
 import time
-import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..session_odtrack import ODTrackInferenceSession
 from ..utils import resolve_device, write_atomic
-from .metrics import CONVENTIONS, SCORE_KEYS, evaluate_tracking, read_results
+from .benchmarks import (
+    ATTRIBUTES_FILE,
+    METRICS_FILE,
+    PLOTS_DIR,
+    RESULTS_DIR,
+    TIMING_DIR,
+    check_result_file,
+    compare_folders,
+    format_attribute_table,
+    has_ground_truth,
+    open_dataset,
+    read_times,
+    read_tracker_folder,
+    sequence_attributes,
+    write_got10k_submission,
+    write_sequence_results,
+    write_trackingnet_submission,
+)
+from .metrics import CONVENTIONS, SCORE_KEYS, evaluate_tracking
 
 if TYPE_CHECKING:
     import torch
@@ -49,31 +56,6 @@ if TYPE_CHECKING:
     from ..modeling_odtrack import ODTrackModel
     from ..processing_odtrack import ODTrackProcessor
 
-DATASETS: tuple[str, ...] = ("got10k", "lasot", "lasot_ext", "trackingnet", "otb", "tnl2k", "nfs", "uav", "folder")
-# LaSOT toolkit attribute files (<seq>.txt: 14 comma-separated 0/1 flags), in the toolkit's order.
-LASOT_ATTRIBUTES: tuple[str, ...] = (
-    "Illumination Variation",
-    "Partial Occlusion",
-    "Deformation",
-    "Motion Blur",
-    "Camera Motion",
-    "Rotation",
-    "Background Clutter",
-    "Viewpoint Change",
-    "Scale Variation",
-    "Full Occlusion",
-    "Fast Motion",
-    "Out-of-View",
-    "Low Resolution",
-    "Aspect Ratio Change",
-)
-RESULTS_DIR = "results"
-TIMING_DIR = "timing"
-PLOTS_DIR = "plots"
-METRICS_FILE = "metrics.json"
-ATTRIBUTES_FILE = "attributes.md"
-GOT10K_SUBMISSION = "got10k_submission"
-TRACKINGNET_SUBMISSION = "trackingnet_submission.zip"
 
 
 @dataclasses.dataclass
@@ -112,153 +94,6 @@ class EvalConfig:
     num_processes: int = 1
 
 
-# --- datasets ------------------------------------------------------------------------------------
-
-
-def open_dataset(dataset: str, root: str | os.PathLike, split: str | None = None) -> FileSource:
-    """The sequences of a benchmark, read by the matching ``odtrack_hf.data.sources`` reader.
-
-    Raises:
-        ValueError: unknown dataset, a split the dataset does not have, or a folder in the wrong layout.
-    """
-    from ..data import sources
-
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
-    root = Path(root)
-    if dataset == "folder":
-        return sources.FolderSource(root / split if split else root)
-    if dataset == "got10k":
-        split = split or "test"
-        if split == "ltrval":
-            return sources.GOT10kSource(root, "train", "val")
-        if split not in ("test", "val"):
-            raise ValueError(f"GOT-10k split must be 'test', 'val' or 'ltrval', got {split!r}.")
-        return sources.GOT10kSource(root, split)
-    if dataset == "lasot":
-        return sources.LaSOTSource(root, split or "test")
-    if dataset == "trackingnet":
-        return sources.TrackingNetSource(root, split or "test")
-    if split is not None:
-        raise ValueError(f"--split is not used by {dataset} (it has one evaluation set).")
-    readers = {
-        "lasot_ext": sources.LaSOTExtSource,
-        "otb": sources.OTBSource,
-        "tnl2k": sources.TNL2KSource,
-        "nfs": sources.NfSSource,
-        "uav": sources.UAV123Source,
-    }
-    return readers[dataset](root)
-
-
-def has_ground_truth(sequence: TrackingSequence) -> bool:
-    """False for sequences annotated on the first frame only (GOT-10k test, TrackingNet test)."""
-    return len(sequence) == 1 or not np.isnan(sequence.boxes[1:]).all()
-
-
-def sequence_attributes(sequence: TrackingSequence, attributes_dir: Path | None) -> list[str]:
-    """Attribute tags of a sequence: a LaSOT toolkit file ``<attributes_dir>/<seq>.txt``, else the
-    generator's ``attributes.json`` next to the frames, else the ``attributes`` line of ``meta_info.ini``."""
-    if attributes_dir is not None and (attributes_dir / f"{sequence.name}.txt").is_file():
-        path = attributes_dir / f"{sequence.name}.txt"
-        flags = path.read_text().replace(",", " ").split()
-        if len(flags) != len(LASOT_ATTRIBUTES):
-            raise ValueError(f"{path}: {len(flags)} flags; a LaSOT attribute file has {len(LASOT_ATTRIBUTES)}.")
-        return [name for name, flag in zip(LASOT_ATTRIBUTES, flags) if float(flag) > 0]
-    frame = sequence.frames[0] if len(sequence.frames) else None
-    if isinstance(frame, str) and (Path(frame).parent / "attributes.json").is_file():
-        flags = json.loads((Path(frame).parent / "attributes.json").read_text()).get("attributes", {})
-        return [name for name, present in flags.items() if present]
-    tags = sequence.attributes.get("attributes", "")
-    return [tag.strip() for tag in tags.split(",") if tag.strip()]
-
-
-# --- result files --------------------------------------------------------------------------------
-
-
-def _box_lines(boxes: np.ndarray, separator: str) -> str:
-    # int() truncates toward zero, as the official tracker's astype(int)
-    return "".join(separator.join(str(int(v)) for v in box) + "\n" for box in boxes)
-
-
-def write_sequence_results(
-    output_dir: Path, name: str, boxes: np.ndarray, times: Sequence[float], wall_seconds: float
-) -> Path:
-    """Write ``<seq>_time.txt``, ``timing/<seq>.json`` and, last (it marks the sequence finished), ``<seq>.txt``."""
-    results = output_dir / RESULTS_DIR
-    write_atomic(results / f"{name}_time.txt", "".join(f"{t:f}\n" for t in times))
-    timing = {"num_frames": len(times), "track_seconds": float(sum(times)), "wall_seconds": wall_seconds}
-    write_atomic(output_dir / TIMING_DIR / f"{name}.json", json.dumps(timing) + "\n")
-    path = results / f"{name}.txt"
-    write_atomic(path, _box_lines(boxes, "\t"))
-    return path
-
-
-def check_result_file(path: Path, sequence: TrackingSequence) -> np.ndarray:
-    """Read a result file and check it has one valid box per frame of ``sequence``.
-
-    Raises:
-        ValueError: naming the sequence, the file and the 1-based line.
-    """
-    try:
-        boxes = read_results(path)
-    except ValueError as error:
-        raise ValueError(f"sequence {sequence.name!r}: {error}") from None
-    if len(boxes) != len(sequence):
-        line = (
-            f"line {len(boxes) + 1} is missing" if len(boxes) < len(sequence) else f"line {len(sequence) + 1} is extra"
-        )
-        raise ValueError(
-            f"sequence {sequence.name!r}: {path} has {len(boxes)} boxes for {len(sequence)} frames ({line}); "
-            "fix or delete the file (a deleted file is tracked again)."
-        )
-    return boxes
-
-
-def read_times(path: Path, num_frames: int, name: str) -> np.ndarray | None:
-    """Per-frame seconds of a ``<seq>_time.txt`` file, or ``None`` if there is none."""
-    if not path.is_file():
-        return None
-    times = np.loadtxt(path, dtype=np.float64, ndmin=1)
-    if len(times) != num_frames:
-        raise ValueError(f"sequence {name!r}: {path} has {len(times)} times for {num_frames} frames.")
-    return times
-
-
-def write_got10k_submission(output_dir: Path, names: Sequence[str]) -> Path:
-    """GOT-10k server layout: ``got10k_submission/<seq>/<seq>_001.txt`` (comma-separated) and ``<seq>_time.txt``,
-    plus ``got10k_submission.zip`` of the same tree; the result folder is left as it is."""
-    folder = output_dir / GOT10K_SUBMISSION
-    archive: dict[str, str] = {}
-    for name in names:
-        results = output_dir / RESULTS_DIR
-        archive[f"{name}/{name}_001.txt"] = _box_lines(read_results(results / f"{name}.txt"), ",")
-        times = results / f"{name}_time.txt"
-        if times.is_file():
-            archive[f"{name}/{name}_time.txt"] = times.read_text()
-    for member, text in archive.items():
-        write_atomic(folder / member, text)
-    write_atomic(folder.with_suffix(".zip"), _zip_bytes(archive))
-    return folder
-
-
-def write_trackingnet_submission(output_dir: Path, names: Sequence[str]) -> Path:
-    """TrackingNet server archive: ``trackingnet_submission.zip`` with ``<seq>.txt`` (comma-separated) at its top."""
-    results = output_dir / RESULTS_DIR
-    archive = {f"{name}.txt": _box_lines(read_results(results / f"{name}.txt"), ",") for name in names}
-    path = output_dir / TRACKINGNET_SUBMISSION
-    write_atomic(path, _zip_bytes(archive))
-    return path
-
-
-def _zip_bytes(members: Mapping[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for member, text in members.items():
-            archive.writestr(member, text)
-    return buffer.getvalue()
-
-
 # --- tracking ------------------------------------------------------------------------------------
 
 
@@ -277,7 +112,7 @@ def track_sequence(
     first = sequence.boxes[0]
     if not (np.isfinite(first).all() and first[2] > 0 and first[3] > 0):
         raise ValueError(f"sequence {sequence.name!r}: the first box {first.tolist()} is not a valid x,y,w,h box.")
-    session = processor.init_tracking_session(model, max_templates=max_templates, dtype=dtype)
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=dtype)
     boxes, times = [], []
     start = time.perf_counter()
     for index in range(len(sequence)):
@@ -347,42 +182,6 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
 
 
 # --- scoring -------------------------------------------------------------------------------------
-
-
-def compare_folders(entries: Sequence[str]) -> dict[str, Path]:
-    """``[LABEL=]DIR`` entries → label → folder holding ``<seq>.txt`` files (``DIR/results`` for a folder written
-    by this runner). The default label is the folder's name."""
-    folders: dict[str, Path] = {}
-    for entry in entries:
-        label, _, path = entry.rpartition("=")
-        folder = Path(path)
-        if not folder.is_dir():
-            raise ValueError(f"--compare {entry!r}: {folder} is not a folder.")
-        if (folder / RESULTS_DIR).is_dir():
-            folder = folder / RESULTS_DIR
-        label = label or (folder.parent.name if folder.name == RESULTS_DIR else folder.name)
-        if label in folders:
-            raise ValueError(f"--compare: two trackers named {label!r}; name them with LABEL=DIR.")
-        folders[label] = folder
-    return folders
-
-
-def read_tracker_folder(folder: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The ``<seq>.txt`` boxes of ``names`` in another tracker's result folder.
-
-    Raises:
-        ValueError: a missing file, or a bad line (naming the sequence and the line).
-    """
-    boxes = {}
-    for name in names:
-        path = folder / f"{name}.txt"
-        if not path.is_file():
-            raise ValueError(f"--compare {folder}: no result file for sequence {name!r} ({path}).")
-        try:
-            boxes[name] = read_results(path)
-        except ValueError as error:
-            raise ValueError(f"sequence {name!r}: {error}") from None
-    return boxes
 
 
 def _model_label(model: str | None) -> str:
@@ -542,19 +341,7 @@ def _fps(num_frames: Mapping[str, int], times: Mapping[str, Any], walls: Mapping
     }
 
 
-def format_attribute_table(table: Mapping[str, Mapping[str, Any]], trackers: Sequence[str]) -> str:
-    """Markdown table: one row per attribute with its sequence count, then AUC / P / P_norm per tracker."""
-    header = ["attribute", "sequences"] + [f"{label} {key}" for label in trackers for key in ("AUC", "P", "P_norm")]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for tag, row in table.items():
-        cells = [tag, str(row["num_sequences"])]
-        for label in trackers:
-            cells += [f"{row[label][key]:.1f}" for key in ("auc", "precision", "norm_precision")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-# --- processes and command line ------------------------------------------------------------------
+# --- processes ----------------------------------------------------------------------------------
 
 
 def evaluate_benchmark(config: EvalConfig) -> dict[str, Any] | None:
@@ -611,70 +398,6 @@ def format_summary(summary: Mapping[str, Any], output_dir: str | os.PathLike) ->
         parts.append(speed)
     line = "; ".join(parts) + f". Results, metrics.json and plots in {output_dir}"
     return "\n".join([line, *metrics.get("notes", [])])
-
-
-def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``odtrack eval``."""
-    from ..cli_common import add_dtype_argument, add_model_arguments
-
-    parser = subparsers.add_parser(
-        "eval",
-        help="track a benchmark, write the official result files, metrics.json and plots",
-        description="Track every sequence of a benchmark (finished sequences are skipped, so a stopped run "
-        "resumes), write per-sequence results in the official formats (plus GOT-10k / TrackingNet submission "
-        "files), score them (metrics.json, a per-attribute table) and draw success / precision plots. "
-        "Test sets with first-frame boxes only (GOT-10k, TrackingNet) are not scored here.",
-    )
-    parser.add_argument("--dataset", required=True, choices=DATASETS, help="benchmark layout of --root")
-    parser.add_argument("--root", required=True, type=Path, help="dataset folder")
-    parser.add_argument(
-        "--split",
-        help="got10k: test (default), val, ltrval; lasot, trackingnet: test (default), train; "
-        "folder: a sub-folder of --root, e.g. heldout",
-    )
-    parser.add_argument("--output-dir", required=True, type=Path, help="folder for results, metrics and plots")
-    add_model_arguments(parser)
-    add_dtype_argument(parser)
-    parser.add_argument(
-        "--num-processes", type=int, default=1, help="processes to track with, sequences split between them (default 1)"
-    )
-    parser.add_argument(
-        "--compare",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="[LABEL=]DIR",
-        help="other trackers' result folders (<seq>.txt per sequence) to score and overlay on the plots",
-    )
-    parser.add_argument(
-        "--convention", choices=CONVENTIONS, default="odtrack", help="metric conventions (default: official ODTrack)"
-    )
-    parser.add_argument(
-        "--attributes-dir", type=Path, help="LaSOT toolkit attribute files <seq>.txt (default: ROOT/att if present)"
-    )
-    parser.set_defaults(func=run_eval)
-    return parser
-
-
-def run_eval(args: argparse.Namespace) -> None:
-    """Run ``odtrack eval`` with parsed arguments and print the summary."""
-    config = EvalConfig(
-        dataset=args.dataset,
-        root=str(args.root),
-        output_dir=str(args.output_dir),
-        split=args.split,
-        model=args.model,
-        device=args.device,
-        max_templates=args.max_templates,
-        dtype=args.dtype,
-        compare=list(args.compare),
-        convention=args.convention,
-        attributes_dir=str(args.attributes_dir) if args.attributes_dir else None,
-        num_processes=args.num_processes,
-    )
-    summary = evaluate_benchmark(config)
-    if summary is not None:
-        print(format_summary(summary, args.output_dir))
 
 
 def _main(argv: list[str]) -> int:

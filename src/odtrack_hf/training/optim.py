@@ -48,14 +48,15 @@ def apply_lr_schedule(scheduler: torch.optim.lr_scheduler.StepLR, step_size: int
 
     ``StepLR.load_state_dict`` restores the drop period and factor of the run that saved it, so a run
     resumed after editing ``lr_drop_epoch`` would keep the old drop. This sets the config's values and
-    the learning rates they give at the restored step: ``base_lr * gamma ** (step // step_size)``.
+    the learning rates they give at the restored step, ``base_lr * gamma ** (step // step_size)``, in the
+    optimizer's parameter groups: the rates the next step uses (``get_last_lr()`` reports them after the
+    scheduler's next ``step()``; read the groups until then).
     """
     if (scheduler.step_size, scheduler.gamma) == (step_size, gamma):
         return False  # the restored rates stay exactly as saved
     scheduler.step_size, scheduler.gamma = step_size, gamma
     for group, base_lr in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
         group["lr"] = base_lr * gamma ** (scheduler.last_epoch // step_size)
-    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
     return True
 
 
