@@ -149,7 +149,6 @@ def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 def run_attention(args: argparse.Namespace) -> None:
     """Run ``odtrack attention`` with parsed arguments."""
-
     from .evaluation.attention_maps import save_attention_maps, track_attention_maps
 
     try:
