@@ -1,6 +1,7 @@
 """The asset packages of the generator's wide mix: found or named when missing, package-disjoint
 splits enforced, Qt resource files read; on tiny stand-in packages made here (CI has no apt)."""
 
+import dataclasses
 import json
 import struct
 import zlib
@@ -10,7 +11,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from odtrack_hf.data.generation import GenerationConfig, generate_split, packages, plan_sequence, pools, writing
+from odtrack_hf.data.generation import (
+    ATTRIBUTES,
+    GenerationConfig,
+    generate_split,
+    packages,
+    plan_sequence,
+    pools,
+    render_frames,
+    sequence_name,
+    writing,
+)
+from odtrack_hf.data.generation.attributes import WIDE_ATTRIBUTES
 from odtrack_hf.data.generation.packages import ASSET_PACKAGES, PYTHON_PACKAGES, package_split
 
 TINY = GenerationConfig(min_frames=8, max_frames=8, min_size=(96, 72), max_size=(96, 72), mix="wide")
@@ -156,3 +168,57 @@ def test_qt_resource_files_are_read():
     assert dict(packages.read_rcc(_rcc(files))) == files
     with pytest.raises(ValueError, match="qres"):
         list(packages.read_rcc(b"nope" + bytes(20)))
+
+
+SHORT = dataclasses.replace(TINY, min_frames=24, max_frames=24)
+NEW_ATTRIBUTES = WIDE_ATTRIBUTES[len(ATTRIBUTES) :]
+
+
+@pytest.fixture
+def wide_heldout(assets, tmp_path) -> Path:
+    """The wide held-out schedule: sequence k aims at WIDE_ATTRIBUTES[k % 17]; the last four at the new ones."""
+    generate_split(tmp_path / "out", "heldout", len(WIDE_ATTRIBUTES), seed=0, config=SHORT)
+    return tmp_path / "out" / "heldout"
+
+
+def _info(folder: Path, index: int) -> dict:
+    return json.loads((folder / sequence_name("heldout", index) / "attributes.json").read_text())
+
+
+def test_wide_sequences_realise_the_new_attributes(wide_heldout):
+    for attribute in NEW_ATTRIBUTES:
+        info = _info(wide_heldout, WIDE_ATTRIBUTES.index(attribute))
+        assert attribute in info["planned_attributes"]
+        assert info["attributes"][attribute], (attribute, info["statistics"])
+    crowd = _info(wide_heldout, WIDE_ATTRIBUTES.index("distractor_crowd"))
+    assert crowd["statistics"]["max_distractors_in_view"] >= 3
+    assert sum(layer["role"] == "distractor" for layer in crowd["layers"]) >= 3
+
+
+def test_strong_illumination_darkens_or_tints_the_frames(assets):
+    index = WIDE_ATTRIBUTES.index("strong_illumination")
+    plan = plan_sequence("heldout", index, 0, SHORT)
+    unlit = dataclasses.replace(plan, lighting=None, shade=None)
+    ratios = []
+    for (lit, _), (dark, _) in zip(render_frames(plan), render_frames(unlit), strict=True):
+        lit_mean = np.asarray(lit, dtype=float).reshape(-1, 3).mean(axis=0)
+        ratios.append(lit_mean / np.asarray(dark, dtype=float).reshape(-1, 3).mean(axis=0))
+    ratios = np.array(ratios)
+    # dimmed to below half somewhere, or one colour channel pushed 1.3x against another
+    assert ratios.mean(axis=1).min() < 0.5 or (ratios.max(axis=1) / ratios.min(axis=1)).max() > 1.3
+
+
+def test_a_deforming_target_changes_shape_and_its_box_follows(assets):
+    plan = plan_sequence("heldout", WIDE_ATTRIBUTES.index("deformation"), 0, SHORT)
+    target = plan.layers[plan.target]
+    assert target.bend is not None
+    shapes = [np.asarray(target.sprite_at(float(t)))[:, :, 3] >= 128 for t in (0.0, target.bend.swing / 2)]
+    assert (shapes[0] != shapes[1]).mean() > 0.01
+    # the ground-truth box is the box of the bent sprite's pixels
+    _, truth = next(iter(render_frames(plan)))
+    alone = dataclasses.replace(plan, layers=[target], target=0, lighting=None, shade=None)
+    frame, _ = next(iter(render_frames(alone)))
+    empty, _ = next(iter(render_frames(alone, draw_target=False)))
+    drawn = np.abs(np.asarray(frame, dtype=int) - np.asarray(empty, dtype=int)).max(axis=2) > 40
+    rows, cols = np.nonzero(drawn)
+    assert abs(cols.min() - truth.box[0]) < 2.5 and abs(cols.max() + 1 - truth.box[2]) < 2.5

@@ -1,5 +1,6 @@
 """The web demo's callbacks as plain functions: clips, targets, clicks, tracking results and in-page errors."""
 
+import sys
 import threading
 
 import av
@@ -11,6 +12,7 @@ gr = pytest.importorskip("gradio", reason='the web demo needs the demo extra: pi
 
 from odtrack_hf import web_demo  # noqa: E402
 from odtrack_hf.demo_clips import DEMO_CLIPS  # noqa: E402
+from odtrack_hf.session_odtrack import ODTrackInferenceSession  # noqa: E402
 from odtrack_hf.video_io import read_video_frames  # noqa: E402
 
 
@@ -114,7 +116,7 @@ def test_tracking_writes_the_boxes_of_odtrack_track_and_an_annotated_video(tmp_p
     assert final.status.startswith("Tracked 12 of 12 frames at ") and not final.stopped
     assert [p.name for p in final.box_files] == ["clip_boxes.txt"] and final.video == tmp_path / "clip_tracked.mp4"
     model, processor = fixture_tracker()
-    expected = [o.boxes[0].tolist() for o in processor.init_tracking_session(model).propagate(
+    expected = [o.boxes[0].tolist() for o in ODTrackInferenceSession(model, processor).propagate(
         read_video_frames(video), boxes=[init_box])]  # fmt: skip
     np.testing.assert_allclose(read_boxes(final.box_files[0]), expected, atol=6e-5)
     assert len(final.scores[1]) == 12 and final.scores[1][0] == 1.0
@@ -168,3 +170,34 @@ def test_bad_input_stops_before_the_model_loads(tmp_path, clip, monkeypatch):
     with pytest.raises(gr.Error, match=r"Upload a video or pick a packaged clip first"):
         last(web_demo.track(None, "30,44,24,20", None, tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+# --- odtrack demo --web -------------------------------------------------------------------------------
+def test_odtrack_demo_web_serves_the_page_with_the_given_options(monkeypatch):
+    from odtrack_hf.cli import main
+
+    launched = {}
+
+    class Page:
+        def launch(self, **kwargs):
+            launched.update(kwargs)
+
+    def build(**options):
+        launched.update(options)
+        return Page()
+
+    monkeypatch.setattr(web_demo, "build_demo", build)
+    assert main(["demo", "--web", "--model", "some/model", "--device", "cpu", "--port", "7999"]) == 0
+    assert launched == {
+        "model": "some/model", "device": "cpu", "max_templates": None, "dtype": "float32", "server_port": 7999
+    }
+
+
+def test_odtrack_demo_web_without_gradio_says_how_to_install_it(capsys, monkeypatch):
+    from odtrack_hf.cli import main
+
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    monkeypatch.delitem(sys.modules, "odtrack_hf.web_demo")
+    assert main(["demo", "--web"]) == 2
+    err = capsys.readouterr().err
+    assert 'the web demo needs gradio; install it with pip install "odtrack-hf[demo]"' in err and err.count("\n") == 1

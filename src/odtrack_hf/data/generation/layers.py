@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -38,6 +38,46 @@ class KnotPath:
         return self._interp(np.clip(t, *self._range))
 
 
+@dataclass(frozen=True)
+class Bend:
+    """A non-rigid deformation: every row of the sprite shifts sideways by a travelling sine wave
+    (a swaying, wriggling or waving object), whose amplitude swings between 0 and ``pixels`` with a
+    period of ``swing`` frames.
+
+    Attributes:
+        pixels: largest shift, in pixels of the prepared sprite.
+        waves: sine periods over the sprite's height.
+        speed: phase change per frame, radians.
+        swing: frames per cycle of the amplitude (a pose switching back and forth).
+        phase: phase at frame 0.
+    """
+
+    pixels: float
+    waves: float
+    speed: float
+    swing: float
+    phase: float
+
+    def shift(self, t: float, height: int) -> np.ndarray:
+        """``(height,)`` sideways shift of each row at time ``t``, in pixels."""
+        rows = (np.arange(height) + 0.5) / height
+        strength = self.pixels * math.sin(math.pi * t / self.swing) ** 2
+        return strength * np.sin(2 * math.pi * self.waves * rows + self.phase + self.speed * t)
+
+    def apply(self, image: Image.Image, t: float) -> Image.Image:
+        """``image`` (RGBA) with its rows shifted for time ``t`` (bilinear)."""
+        from scipy import ndimage
+
+        pixels = np.asarray(image, dtype=np.float32)
+        height, width = pixels.shape[:2]
+        rows, cols = np.mgrid[:height, :width].astype(np.float32)
+        cols -= self.shift(t, height)[:, None].astype(np.float32)
+        warped = np.stack(
+            [ndimage.map_coordinates(pixels[:, :, c], [rows, cols], order=1, cval=0.0) for c in range(4)], axis=2
+        )
+        return Image.fromarray(np.clip(np.round(warped), 0, 255).astype(np.uint8), "RGBA")
+
+
 @dataclass
 class Layer:
     """A sprite resampled for one sequence and its motion.
@@ -57,6 +97,18 @@ class Layer:
     log_aspect: KnotPath
     angle: KnotPath
     exposure: float = 0.0
+    bend: Bend | None = None
+    _bent: dict[float, Image.Image] = field(default_factory=dict, repr=False)
+
+    def sprite_at(self, t: float) -> Image.Image:
+        """The sprite image at time ``t``: bent when the layer deforms, else the prepared image."""
+        if self.bend is None:
+            return self.image
+        if t not in self._bent:  # rendering and ground truth ask for the same times again
+            if len(self._bent) > 16:
+                self._bent.clear()
+            self._bent[t] = self.bend.apply(self.image, t)
+        return self._bent[t]
 
     def affine(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """``(M, c)``: frame point = ``c + M @ (sprite point - sprite centre)`` at time ``t``."""
@@ -74,7 +126,8 @@ class Layer:
 
     def box(self, t: float) -> np.ndarray:
         """Whole-object box ``(x0, y0, x1, y1)`` at time ``t``, unclipped."""
-        points = self._to_frame(self.hull, t)
+        hull = self.hull if self.bend is None else _hull(np.asarray(self.sprite_at(t))[:, :, 3] >= 128)
+        points = self._to_frame(hull, t)
         return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
     def footprint(self, t: float) -> np.ndarray:
@@ -91,7 +144,7 @@ class Layer:
         offset = half + inverse @ (np.array(window[:2], dtype=float) - centre)
         data = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
         size = (window[2] - window[0], window[3] - window[1])
-        return self.image.transform(size, Image.AFFINE, data, resample=Image.BILINEAR)
+        return self.sprite_at(t).transform(size, Image.AFFINE, data, resample=Image.BILINEAR)
 
     def render(self, t: float, width: int, height: int) -> tuple[tuple[int, int, int, int], Image.Image] | None:
         """``(window, RGBA image)`` of the layer at time ``t``, cut to the frame, with motion blur (the
@@ -161,8 +214,15 @@ def make_layer(
     log_aspect: KnotPath,
     angle: KnotPath,
     exposure: float = 0.0,
+    bend: Bend | None = None,
 ) -> Layer:
-    """A [`Layer`] of a sprite prepared by [`prepare_sprite`], with its mask's convex hull."""
+    """A [`Layer`] of a sprite prepared by [`prepare_sprite`], with its mask's convex hull; a bending
+    layer's sprite gets side margins that its bends move into."""
     image, sprite_size = prepared
+    if bend is not None:
+        margin = math.ceil(bend.pixels) + 1
+        padded = Image.new("RGBA", (image.size[0] + 2 * margin, image.size[1]))
+        padded.paste(image, (margin, 0))
+        image = padded
     hull = _hull(np.asarray(image)[:, :, 3] >= 128)
-    return Layer(role, sprite, image, hull, sprite_size, centre, size, log_aspect, angle, exposure)
+    return Layer(role, sprite, image, hull, sprite_size, centre, size, log_aspect, angle, exposure, bend)

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .attributes import ATTRIBUTES
-from .layers import KnotPath, Layer, make_layer, prepare_sprite
+from .attributes import ATTRIBUTES, WIDE_ATTRIBUTES
+from .layers import Bend, KnotPath, Layer, make_layer, prepare_sprite
 from .photos import SPLITS, check_split, load_video
 from .pools import MIXES, Pool, pool_for
-from .rendering import render_frames
+from .rendering import Shade, render_frames
 from .sprites import Sprite, cutout_shapes, patch_sprite, sprite_sources
 
 
@@ -61,6 +61,7 @@ class _Background:
     windows: np.ndarray  # (T, 4) x0, y0, x1, y1 in canvas pixels
     camera_motion: bool
     clutter_sources: frozenset[str] = frozenset()
+    lookalikes: int = 0
     _last: tuple | None = field(default=None, repr=False)
 
     def frame(self, t: int, size: tuple[int, int]) -> Image.Image:
@@ -88,6 +89,8 @@ class SequencePlan:
         clutter: number of clutter patches pasted into the background.
         sources: every photo source the sequence uses.
         mix: the pool it draws from (`GenerationConfig.mix`).
+        shade: moving light or shadow across the frame, or ``None``.
+        lookalikes: copies of the target pasted into the background (camouflage).
     """
 
     name: str
@@ -106,6 +109,8 @@ class SequencePlan:
     clutter: int
     sources: frozenset[str] = field(default_factory=frozenset)
     mix: str = "classic"
+    shade: Shade | None = None
+    lookalikes: int = 0
 
 
 def sequence_name(split: str, index: int) -> str:
@@ -131,11 +136,23 @@ _ATTRIBUTE_PROBABILITY = {
 }
 
 
-def _choose_attributes(rng: np.random.Generator, split: str, index: int) -> set[str]:
+# The wide mix also aims for what trackers fail at: strong light changes, deforming targets,
+# camouflage and crowds of look-alikes.
+_WIDE_PROBABILITY = {
+    "strong_illumination": 0.35,
+    "deformation": 0.3,
+    "camouflage": 0.2,
+    "distractor_crowd": 0.25,
+}
+
+
+def _choose_attributes(rng: np.random.Generator, split: str, index: int, mix: str = "classic") -> set[str]:
     """The attributes sequence ``index`` aims for; smooth and fast motion exclude each other."""
-    wanted = {name for name, p in _ATTRIBUTE_PROBABILITY.items() if rng.random() < p}
+    probability = _ATTRIBUTE_PROBABILITY if mix == "classic" else {**_ATTRIBUTE_PROBABILITY, **_WIDE_PROBABILITY}
+    vocabulary = ATTRIBUTES if mix == "classic" else WIDE_ATTRIBUTES
+    wanted = {name for name, p in probability.items() if rng.random() < p}
     if split == "heldout":
-        wanted.add(ATTRIBUTES[index % len(ATTRIBUTES)])
+        wanted.add(vocabulary[index % len(vocabulary)])
     if "smooth_motion" in wanted:
         wanted -= {"fast_motion", "motion_blur"}
     elif "fast_motion" not in wanted and "motion_blur" not in wanted:
@@ -235,7 +252,7 @@ def plan_sequence(split: str, index: int, seed: int = 0, config: GenerationConfi
     width = config.min_size[0] + 32 * int(rng.integers(steps + 1))
     height = int(np.clip(round(width * 3 / 4), config.min_size[1], config.max_size[1]))
     length = int(rng.integers(config.min_frames, config.max_frames + 1))
-    wanted = _choose_attributes(rng, split, index)
+    wanted = _choose_attributes(rng, split, index, config.mix)
     log_stretch = 0.0
     if config.max_stretch > 1:
         bound = math.log(config.max_stretch)
@@ -308,13 +325,24 @@ def _try_plan(
         times, points, span = _exit_knots(times, points, leave, stay, frame, reach + 3, max(speed, 0.1 * base))
         busy.append(span)  # no occlusion while the target leaves, stays out or returns
     exposure = rng.uniform(0.6, 1.0) if "motion_blur" in wanted else 0.0
-    target = make_layer("target", sprite, prepared, KnotPath(times, points), size, aspect, angle, exposure)
+    bend = None
+    if "deformation" in wanted:
+        width_px = prepared[0].size[0]
+        swing = rng.uniform(12, 40)
+        bend = Bend(
+            rng.uniform(0.06, 0.15) * width_px, rng.uniform(0.5, 1.5), rng.uniform(0.1, 0.4), swing, rng.uniform(0, 6.3)
+        )
+    target = make_layer("target", sprite, prepared, KnotPath(times, points), size, aspect, angle, exposure, bend)
 
     behind, front = [], []
     if "similar_distractors" in wanted:
         for _ in range(int(rng.integers(1, 4))):
             layer = _distractor_layer(rng, pool, target, length, frame, base, speed, gap)
             (front if rng.random() < 0.25 else behind).append(layer)
+    if "distractor_crowd" in wanted:  # look-alikes that cross the target, one after another
+        for _ in range(int(rng.integers(3, 6))):
+            layer = _distractor_layer(rng, pool, target, length, frame, base, speed, gap, passing=(0.0, 0.7))
+            (front if rng.random() < 0.4 else behind).append(layer)
     for kind in ("full_occlusion", "partial_occlusion"):
         if kind in wanted and length >= 8:
             layer = _occluder_layer(rng, pool, target, length, kind == "full_occlusion", busy)
@@ -326,9 +354,13 @@ def _try_plan(
         lighting = _lighting(rng, length, rng.uniform(1.8, 2.8))
         if rng.random() < 0.5:
             target_lighting = _lighting(rng, length, rng.uniform(1.2, 1.8))
+    shade = None
+    if "strong_illumination" in wanted:
+        lighting, shade = _strong_lighting(rng, length, width, height)
 
     clutter = int(rng.integers(10, 26)) if "background_clutter" in wanted else int(rng.integers(0, 3))
-    background = _plan_background(rng, pool, sprite.source, length, width, height, base, clutter)
+    camouflage = sprite if "camouflage" in wanted else None
+    background = _plan_background(rng, pool, sprite.source, length, width, height, base, clutter, camouflage)
     layers = behind + [target] + front
     sources = {background.source, *background.clutter_sources}.union(*(sprite_sources(l.sprite) for l in layers))
     return SequencePlan(
@@ -348,6 +380,8 @@ def _try_plan(
         clutter=clutter,
         sources=frozenset(sources),
         mix=pool.mix,
+        shade=shade,
+        lookalikes=background.lookalikes,
     )
 
 
@@ -390,8 +424,10 @@ def _distractor_layer(
     base: float,
     speed: float,
     gap: tuple[float, float],
+    passing: tuple[float, float] = (1.0, 1.8),
 ) -> Layer:
-    """A similar object on its own walk that passes close to the target once."""
+    """A similar object on its own walk that passes the target once, its centre ``passing`` target
+    sizes from the target's (below 1 it crosses the target)."""
     sprite, gain = _distractor_sprite(rng, pool, target.sprite)
     size = base * rng.uniform(0.75, 1.3)
     prepared = prepare_sprite(sprite, size * 1.2, bool(rng.random() < 0.5), gain)
@@ -401,7 +437,7 @@ def _distractor_layer(
     )
     meet = rng.uniform(0.2, 0.9) * (length - 1)
     direction = rng.uniform(0, 2 * np.pi)
-    near = target.centre(meet) + rng.uniform(1.0, 1.8) * base * np.array([math.cos(direction), math.sin(direction)])
+    near = target.centre(meet) + rng.uniform(*passing) * base * np.array([math.cos(direction), math.sin(direction)])
     keep = np.abs(times - meet) > 2
     centre = KnotPath(np.concatenate([times[keep], [meet]]), np.concatenate([points[keep], [near]]))
     ends = np.array([0.0, length - 1.0])
@@ -498,8 +534,11 @@ def _plan_background(
     height: int,
     base: float,
     clutter: int,
+    camouflage: Sprite | None = None,
 ) -> _Background:
-    """Background canvases (a still, or video frames) with clutter pasted in, and a camera path."""
+    """Background canvases (a still, or video frames) with clutter pasted in, and a camera path. With
+    ``camouflage`` (the target), the still the target was cut from where it is one, and copies of the
+    target pasted all over."""
     videos = pool.videos
     if videos and rng.random() < 0.35:
         source = videos[rng.integers(len(videos))]
@@ -515,6 +554,8 @@ def _plan_background(
     else:
         stills = [s for s in pool.stills if s != avoid]
         source = stills[rng.integers(len(stills))]
+        if camouflage is not None and camouflage.source in pool.stills:
+            source = camouflage.source
         canvases = [Image.fromarray(pool.photo(source))]
         canvas_index = np.zeros(length, dtype=int)
         kind, moving = "still", bool(rng.random() < 0.6)
@@ -551,6 +592,10 @@ def _plan_background(
     if clutter:
         # The target's size in canvas pixels, at the mean zoom.
         _paste_clutter(rng, pool, background, clutter, base * window_w.mean() * factor / width)
+    if camouflage is not None:
+        _paste_lookalikes(
+            rng, background, camouflage, int(rng.integers(12, 31)), base * window_w.mean() * factor / width
+        )
     return background
 
 
@@ -574,3 +619,62 @@ def _paste_clutter(rng: np.random.Generator, pool: Pool, background: _Background
         for image, position in patches:
             canvas.paste(image, position, image)
     background.clutter_sources = frozenset(sources)
+
+
+def _paste_lookalikes(
+    rng: np.random.Generator, background: _Background, target: Sprite, count: int, base: float
+) -> None:
+    """Camouflage: paste ``count`` copies of the target (recoloured a little, turned, 0.7-1.3 times its
+    size in canvas pixels ``base``) into the background canvases."""
+    width, height = background.canvases[0].size
+    patches = []
+    for _ in range(count):
+        image, _ = prepare_sprite(
+            target, base * rng.uniform(0.7, 1.3), bool(rng.random() < 0.5), rng.uniform(0.85, 1.15, 3)
+        )
+        image = image.rotate(float(rng.uniform(-180, 180)), Image.BILINEAR, expand=True)
+        patches.append(
+            (image, (int(rng.integers(-image.size[0] // 2, width)), int(rng.integers(-image.size[1] // 2, height))))
+        )
+    background.canvases = [canvas.copy() for canvas in background.canvases]
+    for canvas in background.canvases:
+        for image, position in patches:
+            canvas.paste(image, position, image)
+    background.lookalikes = count
+
+
+def _strong_lighting(rng: np.random.Generator, length: int, width: int, height: int) -> tuple[np.ndarray, Shade | None]:
+    """``(T, 3)`` global gains and a moving shade for one of: dimming to about a quarter, dusk (darker
+    and bluer), a strong colour cast, flicker, or a light or shadow band sweeping across the frame."""
+    frames = np.arange(length)
+    kind = ("dim", "dusk", "cast", "flicker", "shade")[int(rng.integers(5))]
+    gains = np.ones((length, 3))
+    shade = None
+    if kind in ("dim", "dusk"):
+        low = rng.uniform(0.2, 0.3) if kind == "dim" else rng.uniform(0.25, 0.4)
+        start, end = sorted(rng.uniform(0.1, 0.9, 2) * (length - 1))
+        level = np.interp(frames, [0, start, max(end, start + 1), length - 1], [1.0, 1.0, low, low])
+        if rng.random() < 0.5:  # or the light comes back up
+            level = level[::-1]
+        gains *= level[:, None]
+        if kind == "dusk":
+            fade = (1 - level) / (1 - low)
+            gains *= 1 + fade[:, None] * np.array([-0.25, -0.1, 0.2])
+    elif kind == "cast":
+        times = _knot_times(rng, length, int(rng.integers(3, 6)))
+        gains = KnotPath(times, rng.uniform(0.55, 1.35, (len(times), 3)))(frames)
+    elif kind == "flicker":
+        level = rng.uniform(0.6, 1.0)
+        gains *= (
+            np.where(rng.random(length) < rng.uniform(0.2, 0.5), rng.uniform(0.3, 0.7, length), 1.0)[:, None] * level
+        )
+    else:
+        angle = rng.uniform(0, 2 * np.pi)
+        normal = (math.cos(angle), math.sin(angle))
+        corners = np.array([[0, 0], [width, 0], [0, height], [width, height]]) @ np.array(normal)
+        band = rng.uniform(0.15, 0.4) * math.hypot(width, height)
+        offsets = np.linspace(corners.min() - band, corners.max() + band, length)
+        shade = Shade(
+            normal, offsets[:: 1 if rng.random() < 0.5 else -1], band, rng.uniform(0.55, 0.75), bool(rng.random() < 0.5)
+        )
+    return gains, shade

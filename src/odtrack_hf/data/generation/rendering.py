@@ -37,6 +37,32 @@ class FrameTruth:
     distractors_in_view: int
 
 
+@dataclass(frozen=True)
+class Shade:
+    """Light that varies across the frame and moves: a soft band along ``normal`` whose centre moves
+    along ``offsets`` (pixels along the normal per frame). A shadow band darkens the scene by up to
+    ``depth``; a light band (``light``) lights a scene dimmed to ``1 - depth`` back up.
+    """
+
+    normal: tuple[float, float]
+    offsets: np.ndarray
+    width: float
+    depth: float
+    light: bool
+
+    def gain(self, t: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Brightness gain at pixel coordinates ``(x, y)`` (broadcast) at frame ``t``."""
+        band = np.exp(-(((x * self.normal[0] + y * self.normal[1] - self.offsets[t]) / self.width) ** 2))
+        return (1 - self.depth) + 1.1 * self.depth * band if self.light else 1 - self.depth * band
+
+    def apply(self, frame: Image.Image, t: int) -> Image.Image:
+        """``frame`` lit by the shade at frame ``t``."""
+        rows, cols = np.mgrid[: frame.height, : frame.width].astype(np.float32)
+        gain = self.gain(t, cols + 0.5, rows + 0.5)
+        pixels = np.asarray(frame, dtype=np.float32) * gain[:, :, None]
+        return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+
+
 def _lut(gain: np.ndarray, alpha: bool = False) -> list[int]:
     """A ``point`` table that multiplies each colour band by ``gain`` (and keeps alpha)."""
     ramp = np.arange(256, dtype=np.float32)
@@ -85,6 +111,8 @@ def render_frames(plan: SequencePlan, draw_target: bool = True) -> Iterator[tupl
             frame.paste(patch, window[:2], patch)
         if plan.lighting is not None:
             frame = frame.point(_lut(plan.lighting[t]))
+        if plan.shade is not None:
+            frame = plan.shade.apply(frame, t)
         area = float(target.size_path(t)) ** 2
         in_frame = visible = 0.0
         if target_alpha is not None:
@@ -93,5 +121,8 @@ def render_frames(plan: SequencePlan, draw_target: bool = True) -> Iterator[tupl
         half = target.exposure / 2
         blur = float(np.hypot(*(target.centre(t + half) - target.centre(t - half)))) if half else 0.0
         gain = math.prod(float(g[t].mean()) for g in (plan.lighting, plan.target_lighting) if g is not None)
+        if plan.shade is not None:
+            centre = target.centre(float(t))
+            gain *= float(plan.shade.gain(t, centre[0], centre[1]))
         truth = FrameTruth(target.box(float(t)), math.sqrt(area), in_frame, visible, blur, gain, distractors)
         yield frame, truth

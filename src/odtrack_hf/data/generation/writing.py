@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .attributes import ATTRIBUTES, ground_truth, measure_statistics, realised_attributes
+from .attributes import ATTRIBUTES, ground_truth, measure_statistics, realised_attributes, vocabulary
 from .packages import package_split, source_package
 from .photos import PHOTO_SOURCES, check_split
 from .planning import GenerationConfig, SequencePlan, plan_sequence, sequence_name
@@ -82,7 +82,7 @@ def generate_sequence(
         "width": plan.width,
         "height": plan.height,
         "num_frames": plan.num_frames,
-        "attributes": {attribute: attribute in attributes for attribute in ATTRIBUTES},
+        "attributes": {attribute: attribute in attributes for attribute in vocabulary(plan.mix)},
         "planned_attributes": sorted(plan.planned),
         "target": {"object": target.name, "category": target.category, "source": target.source},
         "background": {
@@ -154,5 +154,5 @@ def attribute_counts(folder: str | os.PathLike, names: list[str]) -> dict[str, i
     for name in names:
         flags = json.loads((Path(folder) / name / "attributes.json").read_text())["attributes"]
         for attribute, present in flags.items():
-            counts[attribute] += int(present)
+            counts[attribute] = counts.get(attribute, 0) + int(present)
     return counts
