@@ -203,7 +203,7 @@ def test_dtype_option_reaches_the_session(capsys, tmp_path, tracker_dir, clip, m
     assert code == 0, err
     assert seen == [torch.bfloat16]
     model, processor = fixture_tracker()
-    session = original(processor, model, dtype=torch.bfloat16)
+    session = ODTrackInferenceSession(model, processor, dtype=torch.bfloat16)
     expected = [o.boxes[0].tolist() for o in session.propagate(read_video_frames(video), boxes=[[30, 44, 24, 20]])]
     np.testing.assert_allclose(read_boxes(results), expected, atol=6e-5)
     code, _, err = run(capsys, "track", video, "--box", "30,44,24,20", "--onnx", tmp_path / "x.onnx", "--dtype", "bfloat16")
