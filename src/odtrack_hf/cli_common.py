@@ -28,14 +28,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-def add_dtype_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--dtype``, the compute dtype of the tracking session (``dtype`` of ``ODTrackInferenceSession``)."""
+def add_dtype_argument(parser: argparse.ArgumentParser, automatic: bool = False) -> None:
+    """Add ``--dtype``, the compute dtype of the tracking session (``dtype`` of ``ODTrackInferenceSession``).
+
+    ``automatic``: no default here; the command resolves a missing ``--dtype`` with
+    ``default_inference_dtype`` (float32 is then an explicit choice). Otherwise the default is float32.
+    """
+    default = "bfloat16 autocast on CPUs with native bf16 (AVX512-BF16 or AMX), else the model's dtype"
     parser.add_argument(
         "--dtype",
         choices=DTYPES,
-        default="float32",
-        help="compute dtype of the model step (default float32); bfloat16 / float16 run it under autocast: "
-        "bfloat16 is about 1.6x faster on CPUs with AVX512-BF16 or AMX and on GPUs, slower on other CPUs",
+        default=None if automatic else "float32",
+        help=f"compute dtype of the model step (default: {default if automatic else 'float32'}); bfloat16 / "
+        "float16 run a float32 model under autocast: bfloat16 is about 1.4x faster on CPUs with native bf16 and "
+        "on GPUs, many times slower on other CPUs",
     )
 
 

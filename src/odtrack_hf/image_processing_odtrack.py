@@ -32,6 +32,7 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.processing_utils import ImagesKwargs, Unpack
 
 from .configuration_odtrack import ODTrackConfig
+from .modeling_odtrack import boxes_at_peak
 
 if TYPE_CHECKING:
     from .modeling_odtrack import ODTrackOutput
@@ -514,25 +515,34 @@ class ODTrackImageProcessor(TorchvisionBackend):
         image_sizes: torch.Tensor,
         output_size: int | None = None,
         clip_margin: int = CLIP_MARGIN,
+        score_map_window: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Turn model predictions on search crops into boxes in image pixels.
 
         Args:
             outputs: model output with ``pred_boxes`` ``(B, 4)`` (crop-normalised ``cx, cy, w, h``) and
-                ``pred_scores`` ``(B,)``.
+                ``pred_scores`` ``(B,)``; with a window also ``score_map`` and ``box_map``.
             target_boxes, resize_factors, image_sizes: the geometry of the search crops, as returned
                 by this processor (``target_boxes``, ``resize_factors``, ``image_sizes``).
             output_size: side of the search crops (defaults to ``self.output_size``).
             clip_margin: see `clip_boxes` (official 10).
+            score_map_window: ``(H, W)`` weights (the tracker's [`hann_window`]) multiplied onto the
+                score map to choose the peak, whose box is then taken from ``outputs.box_map``; the
+                score stays the raw score-map value there. ``None`` keeps the model's raw peak.
 
         Returns:
             ``{"boxes": (B, 4) float64 (x, y, w, h) clipped to the frame, "scores": (B,) float32}``.
         """
         output_size = self.output_size if output_size is None else output_size
-        boxes = map_box_back(outputs.pred_boxes, target_boxes, resize_factors, output_size)
+        pred_boxes, pred_scores = outputs.pred_boxes, outputs.pred_scores
+        if score_map_window is not None:
+            score_map = outputs.score_map
+            response = score_map * score_map_window.to(score_map.device, score_map.dtype)
+            pred_boxes, pred_scores = boxes_at_peak(score_map, outputs.box_map, response)
+        boxes = map_box_back(pred_boxes, target_boxes, resize_factors, output_size)
         return {
             "boxes": clip_boxes(boxes, image_sizes, clip_margin),
-            "scores": outputs.pred_scores.detach().float().cpu(),
+            "scores": pred_scores.detach().float().cpu(),
         }
 
 

@@ -18,7 +18,7 @@ import torch
 from torchvision.ops import box_convert
 from transformers.pipelines.base import Pipeline
 
-from .session_odtrack import ODTrackInferenceSession, ODTrackTrackingOutput
+from .session_odtrack import ODTrackInferenceSession, ODTrackTrackingOutput, default_inference_dtype
 from .video_io import read_video_frames
 
 
@@ -39,9 +39,11 @@ class ObjectTrackingPipeline(Pipeline):
 
     ``max_templates`` (at construction or per call) bounds the template memory of long videos (see
     [`TemplateMemoryPolicy`]); the default reproduces the official tracker. ``compile=True`` runs the
-    model through ``torch.compile``. Per call, ``dtype=torch.bfloat16`` runs a float32 model under
-    bf16 autocast; ``pipeline(..., dtype=torch.bfloat16)`` instead loads bf16 weights (on CPU as fast
-    or faster, see ``docs/performance.md``). ``crop_backend="torch"`` crops every object in one batched
+    model through ``torch.compile``. Per call, ``dtype`` is the compute dtype: by default bf16 autocast
+    for a float32 model on a CPU with native bf16, else the model's dtype ([`default_inference_dtype`]);
+    ``dtype=torch.float32`` keeps float32, ``dtype=torch.bfloat16`` runs a float32 model under bf16
+    autocast; ``pipeline(..., dtype=torch.bfloat16)`` instead loads bf16 weights (on CPU as fast or
+    faster, see ``docs/performance.md``). ``crop_backend="torch"`` crops every object in one batched
     op on the model's device instead of the processor's default (``"opencv"``, the official crop).
     """
 
@@ -77,7 +79,7 @@ class ObjectTrackingPipeline(Pipeline):
             self.model,
             self.processor,
             inference_device=self.device,
-            dtype=forward_params.get("dtype"),
+            dtype=forward_params.get("dtype") or default_inference_dtype(self.model, self.device),
             max_templates=forward_params.get("max_templates"),
             compile=forward_params.get("compile", False),
             crop_backend=forward_params.get("crop_backend"),

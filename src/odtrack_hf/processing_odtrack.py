@@ -90,11 +90,19 @@ class ODTrackProcessor(ProcessorMixin):
         resize_factors: torch.Tensor,
         image_sizes: torch.Tensor,
         clip_margin: int = CLIP_MARGIN,
+        score_map_window: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Map model boxes on search crops back to clipped image boxes ``(x, y, w, h)`` in pixels
-        (see [`ODTrackImageProcessor.post_process_object_tracking`])."""
+        """Map model boxes on search crops back to clipped image boxes ``(x, y, w, h)`` in pixels, the
+        peak re-picked with ``score_map_window`` when given (see
+        [`ODTrackImageProcessor.post_process_object_tracking`])."""
         return self.image_processor.post_process_object_tracking(
-            outputs, target_boxes, resize_factors, image_sizes, output_size=self.search_size, clip_margin=clip_margin
+            outputs,
+            target_boxes,
+            resize_factors,
+            image_sizes,
+            output_size=self.search_size,
+            clip_margin=clip_margin,
+            score_map_window=score_map_window,
         )
 
 
