@@ -201,3 +201,18 @@ def test_odtrack_demo_web_without_gradio_says_how_to_install_it(capsys, monkeypa
     assert main(["demo", "--web"]) == 2
     err = capsys.readouterr().err
     assert 'the web demo needs gradio; install it with pip install "odtrack-hf[demo]"' in err and err.count("\n") == 1
+
+
+def test_odtrack_demo_web_on_a_taken_port_says_to_choose_another(capsys):
+    import socket
+
+    from odtrack_hf.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--web", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot serve the web demo: port {port} is taken; choose another --port." in err
+    assert err.count("\n") == 1

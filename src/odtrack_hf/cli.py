@@ -140,9 +140,12 @@ def _run_demo(args: argparse.Namespace) -> None:
             raise CommandError(
                 f'the web demo needs {error.name}; install it with pip install "odtrack-hf[demo]"'
             ) from None
-        build_demo(model=args.model, device=args.device, max_templates=args.max_templates, dtype=args.dtype).launch(
-            server_port=args.port
-        )
+        demo = build_demo(model=args.model, device=args.device, max_templates=args.max_templates, dtype=args.dtype)
+        try:
+            demo.launch(server_port=args.port)
+        except OSError:  # Gradio's message speaks of launch(), not of this command
+            port = args.port if args.port is not None else "7860 or the 99 after it"
+            raise CommandError(f"cannot serve the web demo: port {port} is taken; choose another --port.") from None
         return
     try:
         clip = demo_clip_path("carphone")
