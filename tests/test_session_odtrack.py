@@ -11,7 +11,9 @@ from odtrack_hf import ODTrackInferenceSession, ODTrackProcessor, TemplateMemory
 from odtrack_hf.data.generation import GenerationConfig, plan_sequence, render_frames
 
 # --- template memory policy ------------------------------------------------------------------------------
-REFERENCE_TABLE = {  # reference §3.6: frame being tracked -> memory indices, for TEMPLATE_NUMBER 3 and 4
+# docs/official-implementation.md, "Tracker crops, window and update": frame being tracked -> memory indices,
+# for TEMPLATE_NUMBER 3 and 4
+REFERENCE_TABLE = {
     3: {1: [0], 2: [0, 1], 3: [0, 1, 2], 4: [0, 1, 2], 5: [0, 1, 2], 6: [0, 1, 3, 5], 8: [0, 1, 3, 5],
         10: [0, 1, 4, 7], 100: [0, 16, 49, 82], 1000: [0, 166, 499, 832]},
     4: {1: [0], 2: [0, 1], 3: [0, 1, 2], 4: [0, 1, 2, 3], 5: [0, 1, 2, 3], 6: [0, 1, 2, 3], 7: [0, 1, 2, 3],

@@ -1,7 +1,7 @@
 """Image processor of the ODTrack tracker: square crops around target boxes, and the box geometry back.
 
-The crop reproduces the official ``sample_target`` bit for bit (reference §3.2): the side is
-``ceil(sqrt(w*h) * factor)``, the origin is rounded with Python's banker's ``round``, the window is
+The crop reproduces the official ``sample_target`` bit for bit (docs/official-implementation.md, "Tracker
+crops, window and update"): the side is ``ceil(sqrt(w*h) * factor)``, the origin is rounded with Python's banker's ``round``, the window is
 zero-padded where it leaves the image, the last image row and column are never read (the official
 ``x2 - W + 1`` padding), and the square is resized with OpenCV ``INTER_LINEAR`` on uint8 pixels.
 torchvision's bilinear resize differs from OpenCV by one grey level on about a quarter of the pixels,
@@ -201,7 +201,7 @@ def check_crop_backend(crop_backend: Any) -> str:
 
 def hann_window(size: int) -> torch.Tensor:
     """The official centred 2-D Hann window (``hann2d``) for a ``size x size`` score map
-    (docs/official-implementation.md, Hann window).
+    (docs/official-implementation.md, "Tracker crops, window and update").
 
     ``h[i] = 0.5 * (1 - cos(2*pi*(i+1) / (size+1)))`` for ``i = 0..size-1``, outer product, float32.
     It only chooses the peak of the score map; it never scales the reported score.
