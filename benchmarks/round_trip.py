@@ -33,7 +33,7 @@ from _timing import machine_line
 from opencv_baselines import TRACKERS, make_tracker
 from torchvision.ops import box_convert, box_iou
 
-from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackModel, ODTrackProcessor
+from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 from odtrack_hf.video_io import read_video_frames
 
 TARGETS = Path(__file__).with_name("round_trip_targets.json")
@@ -67,7 +67,7 @@ def shipped_tracker(carry_token: bool) -> Callable[[list[np.ndarray], list[float
     processor = ODTrackProcessor.from_pretrained(DEFAULT_MODEL_DIR)
 
     def track(frames: list[np.ndarray], box: list[float]) -> list[list[float]]:
-        session = processor.init_tracking_session(model, dtype=torch.float32)
+        session = ODTrackInferenceSession(model, processor, dtype=torch.float32)
         with torch.inference_mode():
             return [session.track(f, new_boxes=[box] if i == 0 else None).boxes[0].tolist() for i, f in enumerate(frames)]
 

@@ -33,10 +33,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 from _timing import machine_line  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
-from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackModel, ODTrackProcessor  # noqa: E402
+from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackInferenceSession, ODTrackModel, ODTrackProcessor  # noqa: E402
 from odtrack_hf.video_io import read_video_frames, video_info  # noqa: E402
 
 START_FRAME = 2000
@@ -48,7 +48,7 @@ def track_areas(video: Path, start: int, count: int, carry_token: bool) -> np.nd
     """Box area (px²) on each of ``count`` frames from ``start``, the first being the marked box."""
     model = ODTrackModel.from_pretrained(DEFAULT_MODEL_DIR).eval()
     model.config.propagate_temporal_token = carry_token
-    session = ODTrackProcessor.from_pretrained(DEFAULT_MODEL_DIR).init_tracking_session(model)
+    session = ODTrackInferenceSession(model, ODTrackProcessor.from_pretrained(DEFAULT_MODEL_DIR))
     frames = itertools.islice(read_video_frames(video), start, start + count)
     areas = []
     with torch.inference_mode():
