@@ -33,8 +33,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 from _timing import machine_line  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackInferenceSession, ODTrackModel, ODTrackProcessor  # noqa: E402
 from odtrack_hf.video_io import read_video_frames, video_info  # noqa: E402

@@ -245,6 +245,7 @@ def test_accepted_frame_types_give_identical_crops(crop_backend):
         PIL.Image.fromarray(rgb),
         torch.from_numpy(rgb),  # HWC
         torch.from_numpy(rgb).permute(2, 0, 1),  # CHW
+        np.ascontiguousarray(rgb.transpose(2, 0, 1)),  # CHW numpy, as transformers' processors accept
         np.concatenate([rgb, np.full((30, 40, 1), 7, np.uint8)], axis=2),  # RGBA: alpha dropped
         PIL.Image.fromarray(rgb).convert("RGBA"),
     ):
@@ -255,7 +256,7 @@ def test_accepted_frame_types_give_identical_crops(crop_backend):
 def test_grey_frames_become_rgb(crop_backend):
     grey = np.random.default_rng(2).integers(0, 256, (30, 40), dtype=np.uint8)
     reference = _crop(np.repeat(grey[:, :, None], 3, axis=2))
-    for frame in (grey, grey[:, :, None], PIL.Image.fromarray(grey), torch.from_numpy(grey)[None]):
+    for frame in (grey, grey[:, :, None], grey[None], PIL.Image.fromarray(grey), torch.from_numpy(grey)[None]):
         assert torch.equal(_crop(frame, crop_backend), reference)
 
 

@@ -17,6 +17,7 @@ from .cli_common import (
     load_onnx_tracker,
     load_tracker,
     parse_box,
+    results_path,
     write_results,
 )
 from .demo_clips import DEMO_CLIPS, demo_clip_path
@@ -175,15 +176,22 @@ def _track_video(
     dtype: str | None = None,
 ) -> None:
     import contextlib
+    import itertools
     import time
 
     import torch
     from tqdm import tqdm
 
     from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
-    from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
+    from .utils import check_writable, resolve_device
+    from .video_io import VideoWriter, check_video_output, draw_tracks, read_video_frames, video_info
 
+    # everything that can fail fails here, before the first frame: the video, the outputs, the model
     info = video_info(video)
+    for object_id in range(1, len(boxes) + 1):
+        check_writable(results_path(results, object_id, len(boxes)), "--results")
+    if output is not None:
+        check_video_output(output)
     if onnx is not None:
         if device == "cuda" or dtype not in (None, "float32"):
             raise CommandError(
@@ -192,18 +200,17 @@ def _track_video(
         model, processor = load_onnx_tracker(onnx, model_name)
         dtype = "float32"
     else:
-        if device == "cuda" and not torch.cuda.is_available():
-            raise CommandError("CUDA is not available on this machine; use --device cpu.")
-        model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, processor = load_tracker(model_name, resolve_device(device))
     compute_dtype = getattr(torch, dtype) if dtype else default_inference_dtype(model)
     session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=compute_dtype)
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()
+    # one decoded frame feeds both the tracker and the drawing (tee buffers at most one frame)
+    drawn, tracked = itertools.tee(read_video_frames(video))
     with VideoWriter(output, info["fps"]) if output else contextlib.nullcontext() as writer:
         try:
-            for index, frame in enumerate(read_video_frames(video)):
-                result = session.track(frame, boxes if index == 0 else None)
+            for frame, result in zip(drawn, session.propagate(tracked, boxes)):
                 for object_id, box in zip(result.object_ids, result.boxes.tolist()):
                     tracks.setdefault(object_id, []).append(box)
                 if writer is not None:

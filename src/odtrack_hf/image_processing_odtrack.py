@@ -42,7 +42,7 @@ CROP_BACKENDS = ("opencv", "torch")
 RESIZE_COEF_SCALE = 2048  # OpenCV INTER_RESIZE_COEF_SCALE: uint8 INTER_LINEAR weights are multiples of 1/2048
 
 EXPECTED_FRAME = (
-    "a PIL image, an HWC uint8 RGB numpy array, or a CHW or HWC uint8 torch tensor "
+    "a PIL image, or a CHW or HWC uint8 RGB numpy array or torch tensor "
     "(1 grey, 3 RGB or 4 RGBA channels)"
 )
 
@@ -287,8 +287,9 @@ def check_box(box_xywh: Sequence[float], image_size: tuple[int, int], name: str 
 def to_rgb_array(image: Any) -> np.ndarray:
     """Turn one frame into an ``(H, W, 3)`` uint8 RGB array (a view where possible).
 
-    Accepts PIL images (any mode), HWC uint8 numpy arrays and CHW or HWC uint8 tensors with 1 (grey),
-    3 (RGB) or 4 (RGBA) channels, or 2-D grey arrays. Grey is repeated to three channels; alpha is
+    Accepts PIL images (any mode), and CHW or HWC uint8 numpy arrays and tensors with 1 (grey), 3 (RGB)
+    or 4 (RGBA) channels, or 2-D grey arrays (channels-first when the first axis has 1, 3 or 4 entries
+    and the last does not). Grey is repeated to three channels; alpha is
     dropped (as ``PIL.Image.convert("RGB")`` does). Anything else raises ``ValueError`` naming what
     was received.
     """
@@ -326,8 +327,8 @@ def _rgb_view(array: np.ndarray | torch.Tensor, kind: str) -> np.ndarray | torch
             f"{tuple(array.shape)}. Convert to uint8 pixels in 0..255 first."
         )
     shape = tuple(array.shape)
-    if is_tensor and array.ndim == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
-        array = array.permute(1, 2, 0)  # CHW -> HWC
+    if array.ndim == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):  # CHW -> HWC, as transformers
+        array = array.permute(1, 2, 0) if is_tensor else array.transpose(1, 2, 0)
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:

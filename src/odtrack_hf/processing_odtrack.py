@@ -63,13 +63,15 @@ class ODTrackProcessor(ProcessorMixin):
         self,
         images: Any = None,
         boxes: Sequence[Sequence[float]] | Sequence[Sequence[Sequence[float]]] | None = None,
-        mode: str = "search",
+        mode: str | None = None,
         **kwargs,
     ) -> BatchFeature:
-        """Crop ``images`` around ``boxes`` (``(x, y, w, h)`` pixels) as ``"template"`` or ``"search"`` regions.
+        """Crop ``images`` around ``boxes`` (``(x, y, w, h)`` pixels) as ``"template"`` or ``"search"`` regions
+        (``mode``, default ``"search"``).
 
         Extra keyword arguments go to the image processor (e.g. ``do_normalize=False`` for uint8 crops).
         """
+        mode = "search" if mode is None else mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
         if images is None or boxes is None:

@@ -160,7 +160,11 @@ def build_model(config: TrainingConfig) -> ODTrackModel:
     """The model to train: ``model_name_or_path``, else the preset with MAE backbone weights
     (``mae_checkpoint``), else the preset with random weights; ``model_config`` overrides config fields."""
     if config.model_name_or_path:
-        return ODTrackModel.from_pretrained(config.model_name_or_path, **config.model_config)
+        from ..utils import load_pretrained
+
+        return load_pretrained(
+            lambda source: ODTrackModel.from_pretrained(source, **config.model_config), config.model_name_or_path
+        )
     model = ODTrackModel(odtrack_preset(config.model_preset, **config.model_config))
     if config.mae_checkpoint:
         load_mae_backbone(model, config.mae_checkpoint)
@@ -314,6 +318,7 @@ def train(config: TrainingConfig) -> TrainingResult:
     accelerator.register_for_checkpointing(sampler, state)
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
+        accelerator.print(f"Resuming from {checkpoint} (step {state.step}); to start afresh, choose a new output_dir.")
         if apply_lr_schedule(scheduler.scheduler, config.lr_drop_epoch * steps_per_epoch, config.lr_drop_factor):
             logger.warning(
                 f"The learning-rate drop of {checkpoint} differs from the config's; resuming with the config's "
