@@ -57,6 +57,8 @@ def assets(tmp_path, monkeypatch) -> Path:
     rng = np.random.default_rng(0)
     for package in ASSET_PACKAGES.values():
         root = tmp_path / package.name
+        (root / "usr/share/doc" / package.name).mkdir(parents=True)
+        (root / "usr/share/doc" / package.name / "copyright").write_text("stand-in\n")
         for folder in package.objects:
             for k in range(2):
                 _object(root / folder / f"thing_{k}.png", rng)

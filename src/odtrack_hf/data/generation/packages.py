@@ -17,6 +17,7 @@ import os
 import re
 import struct
 import subprocess
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,7 +183,8 @@ def package_root(package: str) -> Path:
     extracted = assets_root() / package
     candidates = [extracted] if spec.rcc else [extracted, Path("/")]
     for root in candidates:
-        if any((root / folder).exists() for folder in (*spec.objects, *spec.backgrounds)):
+        # dpkg (apt-get install, or dpkg-deb -x) always writes the package's copyright file
+        if (root / "usr/share/doc" / package / "copyright").is_file():
             return root
     raise FileNotFoundError(
         f"the {package} package's images are not in {extracted}"
@@ -263,7 +265,9 @@ def load_object(source: str) -> np.ndarray | None:
     or ``None`` when it is no cut-out: no alpha, or alpha covering under 5 % or over 95 % of its box,
     or a box under 24 pixels."""
     try:
-        opened = Image.open(_path(source))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(_path(source))
     except Image.DecompressionBombError:  # a few clip-art posters are gigapixel-sized
         return None
     with opened as image:

@@ -220,12 +220,13 @@ def _pick_target(rng: np.random.Generator, pool: Pool) -> Sprite:
         return patch_sprite(rng, pool, cutout_shapes(pool))
     objects = pool.objects
     categories = sorted({s.category for s in objects})
-    while True:
+    for _ in range(200):
         category = categories[rng.integers(len(categories))]  # drawn once: every category equally likely
         members = [s for s in objects if s.category == category]
         sprite = pool.sprite(members[rng.integers(len(members))])
         if sprite is not None:
             return sprite
+    raise RuntimeError(f"no usable object among 200 drawn from the {pool.split} pool of the {pool.mix} mix.")
 
 
 def _distractor_sprite(rng: np.random.Generator, pool: Pool, target: Sprite) -> tuple[Sprite, np.ndarray | None]:
