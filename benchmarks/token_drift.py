@@ -2,8 +2,8 @@
 
 The shipped model tracks the big rabbit (marked by hand on frame 2,000 of the full 1280x720 film that
 moviepy's source distribution carries) for 3,000 frames (2 minutes at 24 fps, frames 2,000-4,999) with the
-temporal token carried from frame to frame (``propagate_temporal_token=True``, the paper's method) and,
-with ``--fresh``, also with every frame starting from a fresh token. The stretch has shot cuts and the
+temporal token carried from frame to frame (``propagate_temporal_token=True``, the paper's method) and/or
+with every frame starting from a fresh token (``--runs carried fresh``). The stretch has shot cuts and the
 rabbit changes size between shots, so the area is expected to move by a few times; drift is the box
 swelling towards the whole frame (or shrinking to nothing) and staying there. Printed per run: the final
 / initial and max / initial area ratios, and the share of frames whose box covers more than half the
@@ -16,7 +16,7 @@ The film (50 MB) is not in the repository; fetch it once with pip's ordinary cli
         moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/moviepy_10_minutes.zip
     unzip -o cache/moviepy/moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/moviepy_10_minutes.zip \
         moviepy_10_minutes/resources/bbb.mp4 -d cache/moviepy
-    python benchmarks/token_drift.py cache/moviepy/moviepy_10_minutes/resources/bbb.mp4 --out runs/token_drift --fresh
+    python benchmarks/token_drift.py cache/moviepy/moviepy_10_minutes/resources/bbb.mp4 --out runs/token_drift --runs carried fresh
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from odtrack_hf.video_io import read_video_frames, video_info  # noqa: E402
 START_FRAME = 2000
 # the rabbit, ears to feet, on frame 2,000 of bbb.mp4 (1280x720), x y w h, marked by hand
 RABBIT = [305.0, 175.0, 310.0, 475.0]
+RUNS = {"carried": ("token carried", True), "fresh": ("fresh token every frame", False)}
 
 
 def track_areas(video: Path, start: int, count: int, carry_token: bool) -> np.ndarray:
@@ -64,7 +65,9 @@ def main() -> None:
     parser.add_argument("video", type=Path, help="bbb.mp4 from moviepy's source distribution (see above)")
     parser.add_argument("--out", type=Path, default=Path("runs/token_drift"))
     parser.add_argument("--frames", type=int, default=3000)
-    parser.add_argument("--fresh", action="store_true", help="also track with a fresh token on every frame")
+    parser.add_argument(
+        "--runs", nargs="+", choices=list(RUNS), default=["carried"], help="token carried and/or fresh every frame"
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if not args.video.is_file():
@@ -74,8 +77,7 @@ def main() -> None:
         parser.error(f"{args.video} is not the 1280x720 Big Buck Bunny of moviepy 2.2.1 (got {info}).")
     torch.set_num_threads(args.threads)
 
-    runs = {"token carried": True, **({"fresh token every frame": False} if args.fresh else {})}
-    areas = {name: track_areas(args.video, START_FRAME, args.frames, carry) for name, carry in runs.items()}
+    areas = {RUNS[run][0]: track_areas(args.video, START_FRAME, args.frames, RUNS[run][1]) for run in args.runs}
     frame_area = info["width"] * info["height"]
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,7 @@ def main() -> None:
     figure, axis = plt.subplots(figsize=(10, 4))
     for name, values in areas.items():
         axis.plot(np.arange(START_FRAME, START_FRAME + len(values)), values / values[0], label=name, linewidth=0.8)
-    axis.axhline(frame_area / areas["token carried"][0], color="grey", linestyle="--", label="whole frame")
+    axis.axhline(frame_area / (RABBIT[2] * RABBIT[3]), color="grey", linestyle="--", label="whole frame")
     axis.set_yscale("log")
     axis.set_xlabel("frame of bbb.mp4")
     axis.set_ylabel("box area / initial area")
