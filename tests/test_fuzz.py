@@ -21,7 +21,7 @@ from conftest import tiny_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from odtrack_hf import ODTrackModel, ODTrackProcessor
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 from odtrack_hf.image_processing_odtrack import map_box_back
 
 QUICK = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -113,7 +113,7 @@ def session_cases(draw):
 def check_session(case):
     (height, width), boxes, dtype, layout, num_frames, seed = case
     rng = np.random.default_rng(seed)
-    session = PROCESSOR.init_tracking_session(MODEL)
+    session = ODTrackInferenceSession(MODEL, PROCESSOR)
     for index in range(num_frames):
         frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8).astype(dtype)
         try:

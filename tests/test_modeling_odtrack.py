@@ -74,7 +74,8 @@ def test_ctr_point_vote_rows_on_even_and_odd_grids():
     base = ODTrackModel.__new__(ODTrackModel)
     torch.nn.Module.__init__(base)
     base.config = tiny_config(template_size=192, pretrain_image_size=64)
-    # ODTrack-B 12x12 template grid: official CTR_POINT cell (5, 5) = 65 (reference §1.9)
+    # ODTrack-B 12x12 template grid: official CTR_POINT cell (5, 5) = 65
+    # (docs/official-implementation.md, "Attention and candidate elimination")
     assert base.ce_vote_rows(2, torch.device("cpu")).tolist() == [1 + 65, 1 + 144 + 65]
     base.config = tiny_config(template_size=112, pretrain_image_size=64)  # 7x7 -> (3, 3) = 24
     assert base.ce_vote_rows(1, torch.device("cpu")).tolist() == [25]

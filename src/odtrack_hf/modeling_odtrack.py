@@ -25,7 +25,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
-from transformers.utils import ModelOutput, TransformersKwargs
+from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
@@ -39,36 +39,44 @@ FORWARD_KWARGS = frozenset(TransformersKwargs.__required_keys__ | TransformersKw
 
 @dataclass
 class ODTrackOutput(ModelOutput):
-    r"""Output of [`ODTrackModel`] for one search frame.
-
-    With ``H = W = search_size / patch_size``, ``L = 1 + T * (template_size / patch_size)**2 + H * W`` and
-    ``C = hidden_size``:
+    r"""
+    Output of [`ODTrackModel`] for one search frame, with `height = width = search_size / patch_size` and
+    `seq_len = 1 + num_templates * (template_size / patch_size) ** 2 + height * width`.
 
     Args:
-        loss: training loss of this frame (only when ``labels`` are given).
-        pred_boxes: ``(B, 4)`` box ``(cx, cy, w, h)`` normalised to the search crop, decoded at the peak
-            of the raw score map (the tracker re-picks the peak with its window, see
-            [`ODTrackImageProcessor.post_process_object_tracking`]).
-        pred_scores: ``(B,)`` score-map value at that peak.
-        score_map: ``(B, 1, H, W)`` centre score, sigmoid clamped to ``[1e-4, 1 - 1e-4]``.
-        size_map: ``(B, 2, H, W)`` box width and height as fractions of the crop side.
-        offset_map: ``(B, 2, H, W)`` sub-cell x and y offsets of the centre, in cells.
-        box_map: ``(B, 4, H, W)`` the box ``(cx, cy, w, h)`` each cell decodes to; ``pred_boxes`` is
-            its column at the peak.
-        temporal_token: ``(B, 1, C)`` detached output token, to be passed as ``temporal_token`` with
-            the next frame of the same sequence.
-        last_hidden_state: ``(B, L, C)`` backbone output after the final LayerNorm, ordered
-            ``[temporal token, template 0, ..., template T-1, search (raster order)]``; search tokens
-            removed by candidate elimination are rows of zeros.
-        removed_search_indices: one ``(B, n_k)`` tensor per eliminating block: raster indices of the
-            search tokens that block removed; ``None`` when nothing was removed.
-        search_indices: with ``output_hidden_states`` or ``output_attentions``: per entry of
-            ``hidden_states`` (embeddings, then every block), ``(B, n_i)`` raster indices of its search
-            tokens (the last ``n_i`` rows) in sequence order. Block ``i`` attends over the tokens of
-            ``hidden_states[i]``, so these also name the search columns of ``attentions[i]``.
-        hidden_states: embeddings and the output of every block (before the final LayerNorm); with
-            candidate elimination the sequence shrinks and kept search tokens are in score order.
-        attentions: attention probabilities of every block, ``(B, heads, L_i, L_i)``; with separate
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Training loss of this frame (only when `labels` are given).
+        pred_boxes (`torch.FloatTensor` of shape `(batch_size, 4)`):
+            Box `(cx, cy, w, h)` normalised to the search crop, decoded at the peak of the raw score map (the
+            tracker re-picks the peak with its window, see [`ODTrackImageProcessor.post_process_object_tracking`]).
+        pred_scores (`torch.FloatTensor` of shape `(batch_size,)`):
+            Score-map value at that peak.
+        score_map (`torch.FloatTensor` of shape `(batch_size, 1, height, width)`):
+            Centre score, sigmoid clamped to `[1e-4, 1 - 1e-4]`.
+        size_map (`torch.FloatTensor` of shape `(batch_size, 2, height, width)`):
+            Box width and height as fractions of the crop side.
+        offset_map (`torch.FloatTensor` of shape `(batch_size, 2, height, width)`):
+            Sub-cell x and y offsets of the centre, in cells.
+        box_map (`torch.FloatTensor` of shape `(batch_size, 4, height, width)`):
+            The box `(cx, cy, w, h)` each cell decodes to; `pred_boxes` is its column at the peak.
+        temporal_token (`torch.FloatTensor` of shape `(batch_size, 1, hidden_size)`):
+            Detached output token, to be passed as `temporal_token` with the next frame of the same sequence.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, seq_len, hidden_size)`):
+            Backbone output after the final LayerNorm, ordered `[temporal token, template 0, ..., template T-1,
+            search (raster order)]`; search tokens removed by candidate elimination are rows of zeros.
+        removed_search_indices (`tuple(torch.LongTensor)`, *optional*):
+            One `(batch_size, n_k)` tensor per eliminating block: raster indices of the search tokens that block
+            removed; `None` when nothing was removed.
+        search_indices (`tuple(torch.LongTensor)`, *optional*):
+            With `output_hidden_states` or `output_attentions`: per entry of `hidden_states` (embeddings, then
+            every block), `(batch_size, n_i)` raster indices of its search tokens (the last `n_i` rows) in sequence
+            order. Block `i` attends over the tokens of `hidden_states[i]`, so these also name the search columns
+            of `attentions[i]`.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+            Embeddings and the output of every block (before the final LayerNorm); with candidate elimination the
+            sequence shrinks and kept search tokens are in score order.
+        attentions (`tuple(torch.FloatTensor)`, *optional*):
+            Attention probabilities of every block, `(batch_size, num_heads, seq_len_i, seq_len_i)`; with separate
             attention the pairs that do not attend to each other are zeros.
     """
 
@@ -817,6 +825,7 @@ class ODTrackModel(ODTrackPreTrainedModel):
 
     @merge_with_config_defaults
     @capture_outputs(tie_last_hidden_states=False)
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -827,26 +836,28 @@ class ODTrackModel(ODTrackPreTrainedModel):
         template_cache: ODTrackTemplateCache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> ODTrackOutput:
-        r"""One tracking step on one search frame.
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, search_size, search_size)`):
+            Normalised search crops, one frame per sample. A training clip is run one frame at a time, passing
+            `temporal_token` along (see `odtrack_hf.training.forward_clip`).
+        template_pixel_values (`torch.FloatTensor` of shape `(batch_size, num_templates, 3, template_size, template_size)`, *optional*):
+            Normalised reference crops; `num_templates` may change between calls.
+        temporal_token (`torch.FloatTensor` of shape `(batch_size, 1, hidden_size)`, *optional*):
+            The previous frame's `outputs.temporal_token`, or `None` at the start of a sequence (ignored when
+            `config.propagate_temporal_token` is off).
+        labels (`torch.FloatTensor` of shape `(batch_size, 4)`, *optional*):
+            Ground-truth boxes `(x1, y1, x2, y2)` normalised to the search crop; when given, `loss` is computed.
+        ce_keep_ratios (`list[float]`, *optional*):
+            One keep ratio per candidate-elimination block, overriding `config.ce_keep_ratios` (the training
+            warm-up schedule).
+        template_cache ([`ODTrackTemplateCache`], *optional*):
+            Instead of `template_pixel_values` (separate attention only): the cache of
+            [`ODTrackModel.encode_templates`] for these templates. The outputs equal those of the uncached call;
+            `hidden_states` and `attentions` cannot be returned, as the cache keeps only the templates' last
+            hidden states.
 
-        Args:
-            pixel_values: normalised search crops ``(B, 3, S, S)``, one frame per sample. A training
-                clip is run one frame at a time, passing ``temporal_token`` along (see
-                ``odtrack_hf.training.forward_clip``).
-            template_pixel_values: normalised reference crops ``(B, T, 3, s, s)``; T may change between calls.
-            temporal_token: ``(B, 1, C)`` the previous frame's ``outputs.temporal_token``, or ``None`` at
-                the start of a sequence (ignored when ``config.propagate_temporal_token`` is off).
-            labels: ground-truth boxes ``(x1, y1, x2, y2)`` normalised to the search crop, ``(B, 4)``;
-                when given, ``loss`` is computed.
-            ce_keep_ratios: one keep ratio per candidate-elimination block, overriding
-                ``config.ce_keep_ratios`` (the training warm-up schedule).
-            template_cache: instead of ``template_pixel_values`` (separate attention only): the
-                [`ODTrackTemplateCache`] of [`ODTrackModel.encode_templates`] for these templates. The
-                outputs equal those of the uncached call; ``hidden_states`` and ``attentions`` cannot be
-                returned, as the cache keeps only the templates' last hidden states.
-            kwargs: [`~transformers.utils.TransformersKwargs`] (``output_attentions``,
-                ``output_hidden_states``, ...), passed down to the attention; ``return_dict=False``
-                returns a tuple. Any other keyword raises a ``TypeError``.
+        Keyword arguments other than these and [`~utils.TransformersKwargs`] (`output_attentions`,
+        `output_hidden_states`, ..., passed down to the attention) raise a `TypeError`.
         """
         check_forward_kwargs(kwargs, ODTrackModel.forward)
         cfg = self.config
