@@ -259,7 +259,7 @@ class ODTrackEmbeddings(nn.Module):
         token = self.temporal_token.expand(search.shape[0], -1, -1)
         if previous_token is not None:
             # T_{t+1} = LN(h_t[token]) + T_empty, plus the token's position embedding
-            # (docs/official-implementation.md, temporal token)
+            # (docs/official-implementation.md, "Temporal token")
             token = previous_token.to(token.dtype) + token
         token = token + self.temporal_position_embeddings
         return torch.cat([token, search], dim=1)
@@ -446,7 +446,7 @@ def candidate_elimination(
     num_template_tokens: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Drop the search tokens the templates attend to least (OSTrack/ODTrack ``candidate_elimination``;
-    docs/official-implementation.md, candidate elimination).
+    docs/official-implementation.md, "Attention and candidate elimination").
 
     Args:
         hidden_states: ``(B, 1 + Nt + Ns, C)`` tokens ``[temporal, templates, remaining search]``.
@@ -910,7 +910,7 @@ class ODTrackModel(ODTrackPreTrainedModel):
         token = hidden_states[:, :1]
         search = hidden_states[:, -num_search:]  # (B, Nx, C)
         # every search feature is gated by its raw dot product with the temporal token
-        # (docs/official-implementation.md, head input)
+        # (docs/official-implementation.md, "Head and box decoding")
         gate = torch.matmul(search, token.transpose(1, 2))  # (B, Nx, 1)
         side = cfg.search_feat_size
         features = (search * gate).transpose(1, 2).reshape(batch_size, -1, side, side)
