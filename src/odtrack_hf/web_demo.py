@@ -27,7 +27,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .cli_common import CommandError, load_tracker, write_results
+from .cli_common import load_tracker, write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
 from .image_processing_odtrack import check_box
 from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
@@ -205,7 +205,7 @@ def track(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         tracking_model, processor = _tracker((model or "").strip() or None, device)
-    except CommandError as error:
+    except (ValueError, OSError) as error:  # the loader's one-line errors (FileNotFoundError included)
         message = str(error)
         raise gr.Error(
             f"{message[:1].upper()}{message[1:]}. Leave the model empty for the shipped default, or give a folder "
