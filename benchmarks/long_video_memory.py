@@ -10,6 +10,15 @@ the number of stored templates are sampled every ``--every`` frames.
   stay stored as uint8 crops; the official code keeps every frame's crop as a float32 tensor.
 
     python benchmarks/long_video_memory.py --frames 14000 --every 1000
+
+With ``--video FILE`` it instead runs ``odtrack track FILE --box ...`` (default settings, the shipped
+model, plus any ``--track-arg``) as a subprocess on a real video, samples that process's RSS every
+``--interval`` seconds and reads the frame count back from the results file. ``--frames N`` first copies
+the first N frames' packets to a temporary file (no re-encoding), for machines too slow for the whole
+video. Big Buck Bunny (14,315 frames, 1280x720) ships in moviepy's source archive:
+
+    pip download moviepy --no-deps --no-binary :all: -d /tmp/moviepy && tar -xzf /tmp/moviepy/moviepy-*.tar.gz -C /tmp/moviepy
+    python benchmarks/long_video_memory.py --video "$(find /tmp/moviepy -name bbb.mp4)" --box 560,300,160,120
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -66,13 +77,70 @@ def worker(policy: str, frames: int, every: int, size: int) -> None:
             print(json.dumps(sample), flush=True)
 
 
+def first_frames(video: Path, count: int, folder: Path) -> Path:
+    """The first ``count`` video packets of ``video`` in a new file (stream copy, no re-encoding)."""
+    import av
+
+    path = folder / f"first{count}{video.suffix}"
+    with av.open(str(video)) as source, av.open(str(path), mode="w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for index, packet in enumerate(source.demux(source.streams.video[0])):
+            if packet.dts is None or index >= count:
+                continue
+            packet.stream = stream
+            target.mux(packet)
+    return path
+
+
+def soak(video: Path, box: str, frames: int | None, interval: float, track_args: list[str]) -> None:
+    """``odtrack track`` on a real video, its RSS sampled every ``interval`` seconds."""
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        if frames:
+            video = first_frames(video, frames, folder)
+        results = folder / "boxes.txt"
+        command = [sys.executable, "-m", "odtrack_hf.cli", "track", str(video), "--box", box, "--results",
+                   str(results), *track_args]  # fmt: skip
+        print(" ".join(command[1:]), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        watched, samples = psutil.Process(process.pid), []
+        while process.poll() is None:
+            try:
+                samples.append((time.perf_counter() - start, watched.memory_info().rss / 2**20))
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(interval)
+        out, err = process.communicate()
+        if process.returncode:
+            sys.exit(f"odtrack track failed ({process.returncode}): {err.strip()}")
+        count = len(results.read_text().splitlines())
+    elapsed = time.perf_counter() - start
+    print(out.strip())
+    print(f"{count} frames in {elapsed:.0f} s; RSS in MiB at each tenth of the run:")
+    for tenth in range(11):
+        at, rss = samples[min(len(samples) - 1, tenth * (len(samples) - 1) // 10)]
+        print(f"  {at:7.0f} s  (~frame {int(count * at / elapsed):6d})  {rss:8.1f}")
+    warm = samples[len(samples) // 10]  # after a tenth of the run: model loaded, first buffers allocated
+    peak = max(rss for _, rss in samples[len(samples) // 10 :])
+    print(f"RSS growth after warm-up (from {warm[1]:.1f} MiB at {warm[0]:.0f} s): {samples[-1][1] - warm[1]:+.1f} MiB "
+          f"at the end, {peak - warm[1]:+.1f} MiB at the peak")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=14000)
     parser.add_argument("--every", type=int, default=1000)
     parser.add_argument("--size", type=int, default=128, help="frame side in pixels")
     parser.add_argument("--worker", choices=list(POLICIES), help=argparse.SUPPRESS)
+    parser.add_argument("--video", type=Path, help="run odtrack track on this video instead (see above)")
+    parser.add_argument("--box", default="560,300,160,120", help="--video: first box X,Y,W,H")
+    parser.add_argument("--interval", type=float, default=2.0, help="--video: seconds between RSS samples")
+    parser.add_argument("--track-arg", action="append", default=[], help="--video: extra argument of odtrack track")
     args = parser.parse_args()
+    if args.video:
+        soak(args.video, args.box, args.frames if "--frames" in sys.argv else None, args.interval, args.track_arg)
+        return
     if args.worker:
         worker(args.worker, args.frames, args.every, args.size)
         return

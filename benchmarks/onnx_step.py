@@ -21,7 +21,6 @@ from _timing import interleaved_medians, machine_line
 from end_to_end import model_config
 
 from odtrack_hf import ODTrackModel
-from odtrack_hf.image_processing_odtrack import hann_window
 from odtrack_hf.onnx_export import export_onnx
 from odtrack_hf.onnx_model import ODTrackOnnxModel
 
@@ -56,7 +55,6 @@ def main() -> None:
             1, templates, 3, config.template_size, config.template_size, generator=generator
         ),
         temporal_token=torch.randn(1, 1, config.hidden_size, generator=generator),
-        score_map_window=hann_window(config.search_feat_size),
     )
     with torch.inference_mode():
         seconds = interleaved_medians(

@@ -44,7 +44,8 @@ TINY = dict(
 
 
 def official_state_dict(config: ODTrackConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random tensors named and shaped like the official ``ODTrack.state_dict()`` (reference §2.1)."""
+    """Random tensors named and shaped like the official ``ODTrack.state_dict()``
+    (docs/official-implementation.md, "Checkpoints and weight loading")."""
     generator = torch.Generator().manual_seed(seed)
 
     def rand(*shape: int, offset: float = 0.0) -> torch.Tensor:

@@ -12,7 +12,7 @@ from odtrack_hf import ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 from odtrack_hf.cli import main
 from odtrack_hf.evaluation.attention_maps import (
     attention_overlay,
-    record_attentions,
+    record_outputs,
     temporal_token_attention,
     track_attention_maps,
 )
@@ -30,24 +30,25 @@ def test_search_columns_are_mapped_back_to_their_raster_positions():
     torch.manual_seed(0)
     model = ODTrackModel(tiny_tracker_config(**CE_CONFIG)).eval()
     search, templates = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 3, 32, 32)
-    with torch.inference_mode(), record_attentions(model) as calls:
+    with torch.inference_mode(), record_outputs(model) as calls:
         outputs = model(search, templates, output_hidden_states=True)
-    step = calls[0]
-    assert len(step.attentions) == len(step.search_indices) == 3
-    assert [index.shape[1] for index in step.search_indices] == [16, 12, 9]
+    assert len(calls) == 1 and calls[0] is outputs  # the recorder asked for the attentions and kept the output
+    attentions, search_indices = outputs.attentions, outputs.search_indices[:-1]  # the blocks' inputs
+    assert len(attentions) == len(search_indices) == 3
+    assert [index.shape[1] for index in search_indices] == [16, 12, 9]
     # independent check of the last block's column order: its outputs, normalised, are the rows of
     # last_hidden_state at the raster positions the columns are mapped to
     num_template_tokens = 3 * 4
     with torch.inference_mode():
         kept = model.layernorm(outputs.hidden_states[-1])[0, 1 + num_template_tokens :]
     restored = outputs.last_hidden_state[0, 1 + num_template_tokens :]
-    torch.testing.assert_close(kept, restored[step.search_indices[-1][0]])
+    torch.testing.assert_close(kept, restored[outputs.search_indices[-1][0]])
 
-    grid = temporal_token_attention(step.attentions[-1], step.search_indices[-1], 4)[0]
+    grid = temporal_token_attention(attentions[-1], search_indices[-1], 4)[0]
     removed = torch.cat([indices[0] for indices in outputs.removed_search_indices])
     assert sorted(torch.nonzero(grid.isnan().flatten()).flatten().tolist()) == sorted(removed.tolist())
-    row = step.attentions[-1][0, :, 0, -9:].mean(dim=0)  # token row over the kept search columns
-    torch.testing.assert_close(grid.flatten()[step.search_indices[-1][0]], row)
+    row = attentions[-1][0, :, 0, -9:].mean(dim=0)  # token row over the kept search columns
+    torch.testing.assert_close(grid.flatten()[search_indices[-1][0]], row)
     assert 0 < float(grid.nansum()) < 1  # the rest of the row goes to the token and the templates
 
 

@@ -6,6 +6,7 @@ from importlib import metadata
 
 import av
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from tracking_helpers import fixture_clip, fixture_tracker, save_fixture_tracker, write_video
@@ -93,6 +94,8 @@ def _video_files(directory):
     small = write_video(directory / "small.ts", [f[:60, :80] for f in frames[:3]])
     large = write_video(directory / "large.ts", frames[:3])
     (directory / "resized.ts").write_bytes(large.read_bytes() + small.read_bytes())
+    (directory / "notes.nfo").write_text("Tracked objects\nare listed here.\n")  # FFmpeg's tty demuxer renders it
+    PIL.Image.fromarray(frames[0]).save(directory / "still.png")
     with av.open(str(directory / "audio.wav"), mode="w") as container:
         stream = container.add_stream("pcm_s16le", rate=8000)
         samples = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
@@ -125,7 +128,9 @@ def videos(tmp_path_factory):
         ("audio.wav", ["--box", "1,1,5,5"], "has no video stream"),
         ("resized.ts", ["--box", "10,10,20,20"], "Frame 3 is 80x60 but the video started at 160x120"),
         ("good.mp4", ["--box", "10,10,20,20", "--max-templates", "2"], "max_templates (2) must be at least"),
-        ("good.mp4", ["--box", "10,10,20,20", "--model", "/nonexistent/model"], "cannot load the model"),
+        ("good.mp4", ["--box", "10,10,20,20", "--model", "/nonexistent/model"], "no model folder '/nonexistent/model'"),
+        ("notes.nfo", ["--box", "1,1,5,5"], "is not a video: it is a text file"),
+        ("still.png", ["--box", "1,1,5,5"], "is not a video: it is a single still image"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, videos, tracker_dir, video, args, message):

@@ -12,7 +12,8 @@ def test_defaults_are_odtrack_b():
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (768, 12, 12)
     assert (config.template_size, config.search_size, config.patch_size) == (192, 384, 16)
     assert config.ce_layers == [3, 6, 9] and config.ce_keep_ratios == [0.7, 0.7, 0.7]
-    assert config.ce_keep_counts() == [404, 283, 199]  # reference §1.2
+    # docs/official-implementation.md, "Attention and candidate elimination"
+    assert config.ce_keep_counts() == [404, 283, 199]
     assert config.intermediate_size == 3072 and config.head_dim == 64
     assert config.attn_type == "concat" and config.layer_norm_eps == 1e-6
 

@@ -3,15 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 from tracking_helpers import fixture_clip, save_fixture_tracker, write_video
 from transformers import pipeline
 
-from odtrack_hf import ODTrackInferenceSession, ODTrackModel
-from odtrack_hf import session_odtrack
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, session_odtrack
 from odtrack_hf.cli import main
 from odtrack_hf.session_odtrack import cpu_has_native_bf16, default_inference_dtype
-
-from conftest import tiny_config
 
 
 @pytest.fixture(scope="module")

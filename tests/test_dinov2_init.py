@@ -164,7 +164,7 @@ def test_backbone_matches_transformers_dinov2_with_layer_scale(tiny_onnx):
         for theirs_layer, our_layer in zip(reference.encoder.layer, model.encoder.layers, strict=True):
             out = theirs_layer(hidden)
             hidden = out[0] if isinstance(out, tuple) else out
-            ours = our_layer(ours, torch.arange(GRID * GRID).unsqueeze(0), 0)[0]
+            ours = our_layer(ours, torch.arange(GRID * GRID).unsqueeze(0), num_template_tokens=0).hidden_states
             torch.testing.assert_close(ours, hidden, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(model.layernorm(ours), reference.layernorm(hidden), rtol=1e-5, atol=1e-5)
     assert not torch.equal(

@@ -2,6 +2,7 @@
 
 import json
 import math
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -244,6 +245,7 @@ def test_accepted_frame_types_give_identical_crops(crop_backend):
         PIL.Image.fromarray(rgb),
         torch.from_numpy(rgb),  # HWC
         torch.from_numpy(rgb).permute(2, 0, 1),  # CHW
+        np.ascontiguousarray(rgb.transpose(2, 0, 1)),  # CHW numpy, as transformers' processors accept
         np.concatenate([rgb, np.full((30, 40, 1), 7, np.uint8)], axis=2),  # RGBA: alpha dropped
         PIL.Image.fromarray(rgb).convert("RGBA"),
     ):
@@ -254,7 +256,7 @@ def test_accepted_frame_types_give_identical_crops(crop_backend):
 def test_grey_frames_become_rgb(crop_backend):
     grey = np.random.default_rng(2).integers(0, 256, (30, 40), dtype=np.uint8)
     reference = _crop(np.repeat(grey[:, :, None], 3, axis=2))
-    for frame in (grey, grey[:, :, None], PIL.Image.fromarray(grey), torch.from_numpy(grey)[None]):
+    for frame in (grey, grey[:, :, None], grey[None], PIL.Image.fromarray(grey), torch.from_numpy(grey)[None]):
         assert torch.equal(_crop(frame, crop_backend), reference)
 
 
@@ -382,3 +384,24 @@ def test_ctr_point_vote_rows_use_the_upper_left_centre_cell_on_even_grids(grid, 
     rows = ODTrackModel(config).ce_vote_rows(2, torch.device("cpu"))
     centre = cell * grid + cell
     assert rows.tolist() == [1 + centre, 1 + grid * grid + centre]  # +1: the temporal token comes first
+
+
+def test_post_process_window_re_picks_the_peak_from_the_box_map():
+    """The tracker's window chooses the cell; the box comes from the model's box map there, the score stays raw."""
+    score_map = torch.full((2, 1, 4, 4), 0.1)
+    score_map[:, 0, 0, 0] = 0.9  # the raw peak, in a corner
+    score_map[:, 0, 2, 1] = 0.6
+    box_map = torch.rand(2, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    outputs = SimpleNamespace(
+        score_map=score_map, box_map=box_map, pred_boxes=box_map[:, :, 0, 0], pred_scores=score_map[:, 0, 0, 0]
+    )
+    processor = ODTrackImageProcessor(output_size=64)
+    geometry = (torch.tensor([[10.0, 10.0, 20.0, 20.0]] * 2), torch.tensor([0.64, 0.64]), torch.tensor([[200, 200]] * 2))
+    raw = processor.post_process_object_tracking(outputs, *geometry)
+    windowed = processor.post_process_object_tracking(outputs, *geometry, score_map_window=hann_window(4))
+    assert raw["scores"].tolist() == pytest.approx([0.9, 0.9])
+    assert windowed["scores"].tolist() == pytest.approx([0.6, 0.6])  # the raw value at the windowed peak
+    expected = processor.post_process_object_tracking(
+        SimpleNamespace(pred_boxes=box_map[:, :, 2, 1], pred_scores=score_map[:, 0, 2, 1]), *geometry
+    )
+    assert torch.equal(windowed["boxes"], expected["boxes"])

@@ -27,7 +27,7 @@ def lint_imports(cwd: Path, source_root: Path) -> subprocess.CompletedProcess:
 def test_the_package_keeps_its_import_contracts(tmp_path):
     result = lint_imports(tmp_path, REPO / "src")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "Contracts: 3 kept, 0 broken." in result.stdout
+    assert " kept, 0 broken." in result.stdout
 
 
 def test_an_upward_import_breaks_the_layers_contract(tmp_path):
@@ -39,5 +39,5 @@ def test_an_upward_import_breaks_the_layers_contract(tmp_path):
     processing.write_text(processing.read_text() + "\nfrom .session_odtrack import ODTrackInferenceSession  # noqa\n")
     result = lint_imports(tmp_path, tmp_path / "src")
     assert result.returncode == 1
-    assert "Contracts: 2 kept, 1 broken." in result.stdout
+    assert " kept, 1 broken." in result.stdout
     assert "- odtrack_hf.processing_odtrack -> odtrack_hf.session_odtrack" in result.stdout

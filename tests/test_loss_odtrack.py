@@ -1,4 +1,5 @@
-"""Tests of the ODTrack training loss against hand-derived values (reference §4.5, §4.6)."""
+"""Tests of the ODTrack training loss against hand-derived values (docs/official-implementation.md, "Training
+clips and losses")."""
 
 import math
 

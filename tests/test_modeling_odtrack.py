@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from transformers import AutoModel
 
 from odtrack_hf import ODTrackModel
-from odtrack_hf.modeling_odtrack import decode_boxes
+from odtrack_hf.modeling_odtrack import boxes_at_peak, decode_box_map
+from odtrack_hf.training import forward_clip
 from conftest import tiny_config
 
 
@@ -52,12 +53,14 @@ def test_candidate_elimination_counts_and_zero_rows(tiny_inputs):
         assert set(zero_rows.tolist()) == set(gone.tolist())
 
 
-def test_keep_rate_override(tiny_inputs):
+def test_keep_ratio_override(tiny_inputs):
     search, templates = tiny_inputs
     model = _model()
     with torch.no_grad():
-        off = model(search, templates, ce_keep_rate=1.0)  # training warm-up: no elimination
-        half = model(search, templates, ce_keep_rate=0.5)
+        off = model(search, templates, ce_keep_ratios=[1.0, 1.0])  # training warm-up: no elimination
+        half = model(search, templates, ce_keep_ratios=[0.5, 0.5])
+        with pytest.raises(ValueError, match="one ratio per candidate-elimination block"):
+            model(search, templates, ce_keep_ratios=[0.5])
     assert off.removed_search_indices is None
     assert not (off.last_hidden_state == 0).all(dim=2).any()
     assert [r.shape[1] for r in half.removed_search_indices] == [8, 4]
@@ -71,7 +74,8 @@ def test_ctr_point_vote_rows_on_even_and_odd_grids():
     base = ODTrackModel.__new__(ODTrackModel)
     torch.nn.Module.__init__(base)
     base.config = tiny_config(template_size=192, pretrain_image_size=64)
-    # ODTrack-B 12x12 template grid: official CTR_POINT cell (5, 5) = 65 (reference §1.9)
+    # ODTrack-B 12x12 template grid: official CTR_POINT cell (5, 5) = 65
+    # (docs/official-implementation.md, "Attention and candidate elimination")
     assert base.ce_vote_rows(2, torch.device("cpu")).tolist() == [1 + 65, 1 + 144 + 65]
     base.config = tiny_config(template_size=112, pretrain_image_size=64)  # 7x7 -> (3, 3) = 24
     assert base.ce_vote_rows(1, torch.device("cpu")).tolist() == [25]
@@ -79,26 +83,11 @@ def test_ctr_point_vote_rows_on_even_and_odd_grids():
     assert base.ce_vote_rows(2, torch.device("cpu")).tolist() == list(range(1, 9))
 
 
-def test_clip_forward_threads_the_token_and_starts_fresh(tiny_inputs):
+def test_one_frame_per_call(tiny_inputs):
     search, templates = tiny_inputs
-    model = _model()
-    clip = torch.stack([search, search.flip(-1), search.roll(8, -2)], dim=1)  # (B, 3 frames, ...)
-    with torch.no_grad():
-        first = model(clip, templates)
-        second = model(clip, templates)  # a second clip must not inherit the first clip's token
-        token, frames = None, []
-        for i in range(3):
-            frames.append(model(clip[:, i], templates, temporal_token=token))
-            token = frames[-1].temporal_token
-    assert first.pred_boxes.shape == (2, 3, 4) and first.score_map.shape == (2, 3, 1, 4, 4)
-    assert torch.equal(first.pred_boxes, second.pred_boxes)
-    for i, frame in enumerate(frames):
-        torch.testing.assert_close(first.score_map[:, i], frame.score_map, atol=0, rtol=0)
-        torch.testing.assert_close(first.temporal_token[:, i], frame.temporal_token, atol=0, rtol=0)
-    # the carried token changes the prediction of later frames
-    with torch.no_grad():
-        fresh = model(clip[:, 1], templates)
-    assert (fresh.last_hidden_state - first.last_hidden_state[:, 1]).abs().max() > 1e-3
+    clip = torch.stack([search, search], dim=1)  # (B, N, 3, S, S): a clip is run frame by frame by the caller
+    with pytest.raises(ValueError, match=r"\(B, 3, 64, 64\).*once per frame"):
+        _model()(clip, templates)
 
 
 def test_batch_equals_single_runs(tiny_inputs):
@@ -170,12 +159,66 @@ def test_attentions_and_hidden_states(tiny_inputs):
     assert [a.shape for a in out.attentions] == [(2, 4, 29, 29), (2, 4, 29, 29), (2, 4, 25, 25)]
     assert [h.shape[1] for h in out.hidden_states] == [29, 29, 25, 22]
     torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones(2, 4, 29))
-    separate = _model(attn_type="separate", ce_layers=[], ce_keep_ratios=[])
+    # the search tokens of every hidden state (and attention input), by raster index
+    assert [index.shape for index in out.search_indices] == [(2, 16), (2, 16), (2, 12), (2, 9)]
+    assert torch.equal(out.search_indices[0][0], torch.arange(16))
+    for kept, removed, after in zip(out.search_indices[1:3], out.removed_search_indices, out.search_indices[2:]):
+        assert set(kept[0].tolist()) == set(after[0].tolist()) | set(removed[0].tolist())
+    # the recorded last block output, normalised, is last_hidden_state at those raster positions
+    kept = model.layernorm(out.hidden_states[-1])[:, 13:]
+    torch.testing.assert_close(kept[0], out.last_hidden_state[0, 13:][out.search_indices[-1][0]])
+    plain = model(search, templates)
+    assert plain.attentions is None and plain.hidden_states is None and plain.search_indices is None
+
+
+def test_separate_attention_returns_the_full_matrix_with_blocked_pairs_zero(tiny_inputs):
+    search, templates = tiny_inputs
+    model = _model(attn_type="separate", ce_layers=[], ce_keep_ratios=[])
     with torch.no_grad():
-        attentions = separate(search, templates, output_attentions=True).attentions
-    assert all(a.shape == (2, 4, 1, 29) for a in attentions)  # the temporal token's row
-    with pytest.raises(ValueError, match="per frame"):
-        model(search.unsqueeze(1), templates, output_attentions=True)
+        attentions = model(search, templates, output_attentions=True).attentions
+    template_rows, search_rows = slice(1, 13), slice(13, 29)
+    for attention in attentions:
+        assert attention.shape == (2, 4, 29, 29)
+        torch.testing.assert_close(attention.sum(-1), torch.ones(2, 4, 29))
+        assert (attention[:, :, template_rows, :1] == 0).all() and (attention[:, :, template_rows, search_rows] == 0).all()
+        assert (attention[:, :, search_rows, :1] == 0).all()  # search tokens do not read the temporal token
+        assert (attention[:, :, 0] > 0).all() and (attention[:, :, search_rows, 1:] > 0).all()
+
+
+def test_output_flags_come_from_the_config(tiny_inputs):
+    search, templates = tiny_inputs
+    model = _model()
+    model.set_attn_implementation("eager")  # the config accepts output_attentions only with eager attention
+    model.config.output_attentions = model.config.output_hidden_states = True
+    with torch.no_grad():
+        out = model(search, templates)
+        off = model(search, templates, output_attentions=False, output_hidden_states=False)
+    assert len(out.attentions) == 3 and len(out.hidden_states) == 4
+    assert off.attentions is None and off.hidden_states is None
+
+
+def test_unknown_keyword_arguments_raise(tiny_inputs):
+    search, templates = tiny_inputs
+    model = _model()
+    token = torch.zeros(2, 1, 32)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tempral_token'; did you mean 'temporal_token'"):
+        model(search, templates, tempral_token=token)
+    with pytest.raises(TypeError, match="'score_map_window'"):  # the window belongs to post-processing
+        model(search, templates, score_map_window=torch.ones(4, 4))
+
+
+def test_input_embeddings_and_require_grads_hook(tiny_inputs):
+    search, templates = tiny_inputs
+    model = _model()
+    assert model.get_input_embeddings() is model.embeddings.patch_embeddings
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    assert not model(search, templates).last_hidden_state.requires_grad
+    model.enable_input_require_grads()  # adapters + gradient checkpointing: the embeddings' output needs grad
+    assert len(model._require_grads_hooks) == 1
+    assert model(search, templates).last_hidden_state.requires_grad
+    model.disable_input_require_grads()
+    assert not model(search, templates).last_hidden_state.requires_grad
 
 
 def test_return_dict_false_and_main_input(tiny_inputs):
@@ -195,12 +238,12 @@ def test_return_dict_false_and_main_input(tiny_inputs):
 @pytest.mark.parametrize(
     "search_shape, template_shape, message",
     [
-        ((2, 3, 48, 48), (2, 3, 3, 32, 32), "search crops of 64x64"),
+        ((2, 3, 48, 48), (2, 3, 3, 32, 32), r"search crops of shape \(B, 3, 64, 64\)"),
         ((2, 3, 64, 64), (2, 3, 3, 48, 48), r"\(B, T, 3, 32, 32\)"),
         ((2, 3, 64, 64), (2, 3, 32, 32), r"\(B, T, 3, 32, 32\)"),
         ((2, 3, 64, 64), (1, 3, 3, 32, 32), "Batch sizes differ"),
-        ((3, 64, 64), (2, 3, 3, 32, 32), r"\(B, 3, S, S\)"),
-        ((2, 1, 64, 64), (2, 3, 3, 32, 32), "image channels"),
+        ((3, 64, 64), (2, 3, 3, 32, 32), r"\(B, 3, 64, 64\).*got \(3, 64, 64\)"),
+        ((2, 1, 64, 64), (2, 3, 3, 32, 32), r"\(B, 3, 64, 64\).*got \(2, 1, 64, 64\)"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(search_shape, template_shape, message):
@@ -217,29 +260,29 @@ def test_decode_boxes_by_hand():
     size[0, :, 2, 1] = torch.tensor([0.25, 0.5])
     offset = torch.zeros(1, 2, 4, 4)
     offset[0, :, 2, 1] = torch.tensor([0.5, 0.25])
-    boxes, scores = decode_boxes(score, size, offset)
+    box_map = decode_box_map(size, offset)
+    boxes, scores = boxes_at_peak(score, box_map)
     torch.testing.assert_close(boxes, torch.tensor([[(1 + 0.5) / 4, (2 + 0.25) / 4, 0.25, 0.5]]))
     assert scores.item() == pytest.approx(0.9)
-    # a window moves the peak but the reported score stays the raw map value
+    # another response moves the peak but the reported score stays the raw map value
     window = torch.zeros(4, 4)
     window[0, 3] = 1.0
-    boxes, scores = decode_boxes(score, size, offset, score * window)
+    boxes, scores = boxes_at_peak(score, box_map, score * window)
     torch.testing.assert_close(boxes, torch.tensor([[3 / 4, 0.0, 0.0, 0.0]]))
     assert scores.item() == pytest.approx(0.5)
 
 
-def test_score_map_window_selects_the_peak_only(tiny_inputs):
+def test_pred_boxes_are_the_box_map_at_the_raw_peak(tiny_inputs):
     search, templates = tiny_inputs
-    model = _model()
-    window = torch.zeros(4, 4)
-    window[3, 0] = 1.0
     with torch.no_grad():
-        plain = model(search, templates)
-        windowed = model(search, templates, score_map_window=window)
-    assert torch.equal(plain.score_map, windowed.score_map)
-    expected_cx = (0 + windowed.offset_map[:, 0, 3, 0]) / 4
-    torch.testing.assert_close(windowed.pred_boxes[:, 0], expected_cx)
-    torch.testing.assert_close(windowed.pred_scores, plain.score_map[:, 0, 3, 0])
+        out = _model()(search, templates)
+    assert out.box_map.shape == (2, 4, 4, 4)
+    for row in range(2):
+        peak = int(out.score_map[row].flatten().argmax())
+        y, x = divmod(peak, 4)
+        expected = torch.stack([(x + out.offset_map[row, 0, y, x]) / 4, (y + out.offset_map[row, 1, y, x]) / 4])
+        torch.testing.assert_close(out.pred_boxes[row], torch.cat([expected, out.size_map[row, :, y, x]]))
+        assert out.pred_scores[row] == out.score_map[row, 0, y, x]
 
 
 def test_save_load_round_trip_is_bit_identical(tmp_path, tiny_inputs):
@@ -249,7 +292,8 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, tiny_inputs):
     assert {"config.json", "model.safetensors"} <= {p.name for p in tmp_path.iterdir()}
     loaded = AutoModel.from_pretrained(tmp_path)
     assert isinstance(loaded, ODTrackModel) and not loaded.training
-    assert not loaded.embeddings.pretrain_position_embeddings.requires_grad  # still frozen after loading
+    # the pre-training table is a buffer: saved and loaded under its key, never trained
+    assert "embeddings.pretrain_position_embeddings" in dict(loaded.named_buffers())
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     with torch.no_grad():
@@ -285,9 +329,9 @@ def test_missing_weights_are_initialised(tmp_path):
 
 
 def _training_loss(model, search, templates):
-    out = model(torch.stack([search, search.flip(-1)], dim=1), templates)
-    # every output path: boxes, all three maps, the hidden states
-    return out.pred_boxes.sum() + out.score_map.mean() + out.size_map.mean() + out.offset_map.mean() + out.last_hidden_state.pow(2).mean()
+    out = forward_clip(model, torch.stack([search, search.flip(-1)], dim=1), templates)
+    # every output path: boxes and all three maps (the hidden states feed them)
+    return out.pred_boxes.sum() + out.score_map.mean() + out.size_map.mean() + out.offset_map.mean()
 
 
 def test_training_gradients_with_and_without_checkpointing(tiny_inputs):
@@ -301,7 +345,7 @@ def test_training_gradients_with_and_without_checkpointing(tiny_inputs):
         grads[checkpointing] = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
     missing = [n for n, g in grads[False].items() if g is None]
     assert missing == [], f"no gradient for {missing}"
-    assert not model.embeddings.pretrain_position_embeddings.requires_grad  # never read by forward
+    assert "embeddings.pretrain_position_embeddings" not in grads[False]  # a buffer, never read by forward
     for name, grad in grads[False].items():
         torch.testing.assert_close(grad, grads[True][name], atol=1e-6, rtol=1e-5, msg=name)
 
@@ -313,15 +357,15 @@ def test_drop_path_only_in_training(tiny_inputs):
         assert torch.equal(model(search, templates).score_map, model(search, templates).score_map)
         model.train()
         torch.manual_seed(1)
-        a = model(search, templates, ce_keep_rate=1.0).last_hidden_state
+        a = model(search, templates, ce_keep_ratios=[1.0, 1.0]).last_hidden_state
         torch.manual_seed(2)
-        b = model(search, templates, ce_keep_rate=1.0).last_hidden_state
+        b = model(search, templates, ce_keep_ratios=[1.0, 1.0]).last_hidden_state
     assert not torch.equal(a, b)
 
 
 def test_resize_crop_sizes_rederives_position_tables():
     model = _model()
-    source = model.embeddings.pretrain_position_embeddings.data[:, 1:]  # 4x4 grid (64 px / 16)
+    source = model.embeddings.pretrain_position_embeddings[:, 1:]  # 4x4 grid (64 px / 16)
     model.resize_crop_sizes(template_size=48, search_size=96)
     grid = source.transpose(1, 2).reshape(1, 32, 4, 4)
     expected = F.interpolate(grid, size=(6, 6), mode="bicubic", align_corners=False).flatten(2).transpose(1, 2)
@@ -347,11 +391,11 @@ def test_without_token_propagation_every_frame_starts_fresh(tiny_inputs):
     model = _model(propagate_temporal_token=False)
     clip = torch.stack([search, search], dim=1)
     with torch.no_grad():
-        out = model(clip, templates)
+        out = forward_clip(model, clip, templates)
         fresh = model(search, templates)
         given = model(search, templates, temporal_token=torch.randn(2, 1, 32))
-    torch.testing.assert_close(out.last_hidden_state[:, 1], out.last_hidden_state[:, 0], atol=0, rtol=0)
+    torch.testing.assert_close(out.temporal_token[:, 1], out.temporal_token[:, 0], atol=0, rtol=0)
     torch.testing.assert_close(given.last_hidden_state, fresh.last_hidden_state, atol=0, rtol=0)
     with torch.no_grad():  # with propagation the second frame differs
-        carried = _model()(clip, templates)
-    assert (carried.last_hidden_state[:, 1] - carried.last_hidden_state[:, 0]).abs().max() > 1e-4
+        carried = forward_clip(_model(), clip, templates)
+    assert (carried.temporal_token[:, 1] - carried.temporal_token[:, 0]).abs().max() > 1e-4

@@ -13,6 +13,8 @@ from safetensors.torch import load_file
 
 from odtrack_hf import ODTrackModel
 from odtrack_hf.conversion import load_state_dict_strict
+from odtrack_hf.training import forward_clip
+from odtrack_hf.training.loop import CLIP_OUTPUTS
 from parity import config_from_fixture, converted_state_dict, fixture_dirs
 
 ATOL = RTOL = 1e-4
@@ -32,15 +34,14 @@ def _frames(outputs, run):
     return sorted({int(m.group(1)) for k in outputs if (m := re.match(rf"^{run}\.frame(\d+)\.", k))})
 
 
-def _check_frame(ours, outputs, prefix, frame_axis=None):
-    pick = (lambda t: t) if frame_axis is None else (lambda t: t[:, frame_axis])
+def _check_frame(ours, outputs, prefix):
     expected = {
-        "pred_boxes": pick(ours.pred_boxes).unsqueeze(1),  # official (B, 1, 4)
-        "score_map": pick(ours.score_map),
-        "size_map": pick(ours.size_map),
-        "offset_map": pick(ours.offset_map),
-        "backbone_feat": pick(ours.last_hidden_state),
-        "track_query": pick(ours.temporal_token),
+        "pred_boxes": ours.pred_boxes.unsqueeze(1),  # official (B, 1, 4)
+        "score_map": ours.score_map,
+        "size_map": ours.size_map,
+        "offset_map": ours.offset_map,
+        "backbone_feat": ours.last_hidden_state,
+        "track_query": ours.temporal_token,
     }
     for name, value in expected.items():
         torch.testing.assert_close(value, outputs[f"{prefix}.{name}"], atol=ATOL, rtol=RTOL, msg=f"{prefix}.{name}")
@@ -51,7 +52,7 @@ def _check_frame(ours, outputs, prefix, frame_axis=None):
         assert ours_removed is not None and len(ours_removed) == len(removed_keys)
         for k, key in enumerate(removed_keys):
             reference = outputs[key].long()
-            mine = pick(ours_removed[k])
+            mine = ours_removed[k]
             assert mine.shape == reference.shape
             for b in range(reference.shape[0]):
                 assert set(mine[b].tolist()) == set(reference[b].tolist()), f"{key} batch {b}"
@@ -67,18 +68,17 @@ def test_model_outputs_match_official(directory, attn_implementation):
     search = inputs["search"].transpose(0, 1)  # (F, B, ...) -> (B, F, ...)
 
     with torch.no_grad():
-        # seq: one clip from a fresh token, carried frame to frame inside the call
-        clip = model(search, templates)
+        # seq: one training clip from a fresh token, carried frame to frame by the training loop, and
+        # the same frames one call at a time, threading the token by hand
+        clip = forward_clip(model, search, templates)
         seq_frames = _frames(outputs, "seq")
         assert seq_frames == list(range(search.shape[1]))
-        for i in seq_frames:
-            _check_frame(clip, outputs, f"seq.frame{i}", frame_axis=i)
-
-        # the same frames one call at a time, threading the token by hand
         token = None
         for i in seq_frames:
             frame = model(search[:, i], templates, temporal_token=token)
             _check_frame(frame, outputs, f"seq.frame{i}")
+            for name in CLIP_OUTPUTS:
+                assert torch.equal(getattr(clip, name)[:, i], getattr(frame, name)), f"clip {name} frame {i}"
             token = frame.temporal_token
 
         # cont: a second call continuing from the last token of seq

@@ -15,7 +15,6 @@ from tracking_helpers import write_video
 
 from odtrack_hf import ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
 from odtrack_hf.cli import main
-from odtrack_hf.image_processing_odtrack import hann_window
 from odtrack_hf.onnx_export import export_onnx
 from odtrack_hf.onnx_model import ODTrackOnnxModel
 
@@ -27,7 +26,7 @@ pytest.importorskip("onnxscript")
 ATOL = 1e-4
 # boxes in image pixels over 10 frames (measured: 1.5e-5 px at most)
 BOX_ATOL = 1e-3
-OUTPUTS = ("pred_boxes", "pred_scores", "score_map", "size_map", "offset_map", "temporal_token")
+OUTPUTS = ("pred_boxes", "pred_scores", "score_map", "size_map", "offset_map", "box_map", "temporal_token")
 
 
 def tiny_model(**overrides) -> ODTrackModel:
@@ -93,7 +92,6 @@ def test_onnxruntime_matches_torch_for_concat_with_ce(concat_dir, batch_size, nu
         pixel_values=torch.randn(batch_size, 3, 64, 64, generator=generator),
         template_pixel_values=torch.randn(batch_size, num_templates, 3, 32, 32, generator=generator),
         temporal_token=torch.randn(batch_size, 1, 32, generator=generator) if with_token else None,
-        score_map_window=hann_window(model.config.search_feat_size),
     )
     with torch.inference_mode():
         differences = max_differences(onnx_model(**inputs), model(**inputs))

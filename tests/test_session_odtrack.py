@@ -11,7 +11,9 @@ from odtrack_hf import ODTrackInferenceSession, ODTrackProcessor, TemplateMemory
 from odtrack_hf.data.generation import GenerationConfig, plan_sequence, render_frames
 
 # --- template memory policy ------------------------------------------------------------------------------
-REFERENCE_TABLE = {  # reference §3.6: frame being tracked -> memory indices, for TEMPLATE_NUMBER 3 and 4
+# docs/official-implementation.md, "Tracker crops, window and update": frame being tracked -> memory indices,
+# for TEMPLATE_NUMBER 3 and 4
+REFERENCE_TABLE = {
     3: {1: [0], 2: [0, 1], 3: [0, 1, 2], 4: [0, 1, 2], 5: [0, 1, 2], 6: [0, 1, 3, 5], 8: [0, 1, 3, 5],
         10: [0, 1, 4, 7], 100: [0, 16, 49, 82], 1000: [0, 166, 499, 832]},
     4: {1: [0], 2: [0, 1], 3: [0, 1, 2], 4: [0, 1, 2, 3], 5: [0, 1, 2, 3], 6: [0, 1, 2, 3], 7: [0, 1, 2, 3],
@@ -257,12 +259,15 @@ class RunawayModel(torch.nn.Module):
         self.config = config
         self.calls = 0
 
-    def forward(self, pixel_values, template_pixel_values, temporal_token=None, score_map_window=None):
+    def forward(self, pixel_values, template_pixel_values, temporal_token=None):
         self.calls += 1
-        batch = pixel_values.shape[0]
+        batch, side = pixel_values.shape[0], self.config.search_feat_size
+        box = torch.tensor([1.4, 0.5, 0.1, 0.1])
         return SimpleNamespace(
-            pred_boxes=torch.tensor([[1.4, 0.5, 0.1, 0.1]]).expand(batch, 4),
+            pred_boxes=box.expand(batch, 4),
             pred_scores=torch.full((batch,), 0.02),
+            score_map=torch.full((batch, 1, side, side), 0.02),
+            box_map=box.view(1, 4, 1, 1).expand(batch, 4, side, side),  # the same box at every cell
             temporal_token=torch.zeros(batch, 1, self.config.hidden_size),
         )
 

@@ -51,14 +51,10 @@ def test_cached_forward_matches_uncached_on_random_models(attn_implementation, b
         token = None
         for _ in range(3):  # one cache, several search frames and temporal tokens
             search = torch.randn(batch_size, 3, 64, 64)
-            uncached = model(search, templates, temporal_token=token, output_attentions=True)
-            cached = model(search, template_cache=cache, temporal_token=token, output_attentions=True)
+            uncached = model(search, templates, temporal_token=token)
+            cached = model(search, template_cache=cache, temporal_token=token)
             assert_same_outputs(cached, uncached)
-            for ours, reference in zip(cached.attentions, uncached.attentions, strict=True):
-                torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)
             token = uncached.temporal_token
-        clip = torch.randn(batch_size, 2, 3, 64, 64)
-        assert_same_outputs(model(clip, template_cache=cache), model(clip, templates))
 
 
 def test_per_object_caches_concatenate_to_the_batched_cache():
@@ -88,8 +84,9 @@ def test_cache_is_refused_where_it_does_not_apply():
         model(search, templates, template_cache=cache)
     with pytest.raises(ValueError, match="not both"):
         model(search)
-    with pytest.raises(ValueError, match="output_hidden_states"):
-        model(search, template_cache=cache, output_hidden_states=True)
+    for flag in ("output_hidden_states", "output_attentions"):
+        with pytest.raises(ValueError, match="a template cache does not keep"):
+            model(search, template_cache=cache, **{flag: True})
     with pytest.raises(ValueError, match="Batch sizes differ"):
         model(torch.randn(2, 3, 64, 64), template_cache=cache)
 

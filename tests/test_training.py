@@ -325,7 +325,8 @@ def test_parameter_groups_by_name():
 
 
 def test_ce_keep_rate_schedule_matches_official_values():
-    # ODTrack-B: no elimination before epoch 20, cosine to 0.7 at epoch 100 (reference §4.4)
+    # ODTrack-B: no elimination before epoch 20, cosine to 0.7 at epoch 100
+    # (docs/official-implementation.md, "Training clips and losses")
     rates = {epoch: ce_keep_rate(epoch, 20, 80, 0.7) for epoch in (1, 19, 20, 40, 60, 99, 100, 300)}
     assert rates[1] == rates[19] == rates[20] == 1.0
     assert rates[40] == pytest.approx(0.7 + 0.3 * (np.cos(np.pi / 4) + 1) / 2)  # ~0.956

@@ -12,7 +12,7 @@ gr = pytest.importorskip("gradio", reason='the web demo needs the demo extra: pi
 
 from odtrack_hf import web_demo  # noqa: E402
 from odtrack_hf.demo_clips import DEMO_CLIPS  # noqa: E402
-from odtrack_hf.session_odtrack import ODTrackInferenceSession  # noqa: E402
+from odtrack_hf.session_odtrack import ODTrackInferenceSession, default_inference_dtype  # noqa: E402
 from odtrack_hf.video_io import read_video_frames  # noqa: E402
 
 
@@ -116,8 +116,8 @@ def test_tracking_writes_the_boxes_of_odtrack_track_and_an_annotated_video(tmp_p
     assert final.status.startswith("Tracked 12 of 12 frames at ") and not final.stopped
     assert [p.name for p in final.box_files] == ["clip_boxes.txt"] and final.video == tmp_path / "clip_tracked.mp4"
     model, processor = fixture_tracker()
-    expected = [o.boxes[0].tolist() for o in ODTrackInferenceSession(model, processor).propagate(
-        read_video_frames(video), boxes=[init_box])]  # fmt: skip
+    session = ODTrackInferenceSession(model, processor, dtype=default_inference_dtype(model))  # as odtrack track
+    expected = [o.boxes[0].tolist() for o in session.propagate(read_video_frames(video), boxes=[init_box])]
     np.testing.assert_allclose(read_boxes(final.box_files[0]), expected, atol=6e-5)
     assert len(final.scores[1]) == 12 and final.scores[1][0] == 1.0
     with av.open(str(final.video)) as container:
@@ -189,7 +189,7 @@ def test_odtrack_demo_web_serves_the_page_with_the_given_options(monkeypatch):
     monkeypatch.setattr(web_demo, "build_demo", build)
     assert main(["demo", "--web", "--model", "some/model", "--device", "cpu", "--port", "7999"]) == 0
     assert launched == {
-        "model": "some/model", "device": "cpu", "max_templates": None, "dtype": "float32", "server_port": 7999
+        "model": "some/model", "device": "cpu", "max_templates": None, "dtype": None, "server_port": 7999
     }
 
 
@@ -201,3 +201,18 @@ def test_odtrack_demo_web_without_gradio_says_how_to_install_it(capsys, monkeypa
     assert main(["demo", "--web"]) == 2
     err = capsys.readouterr().err
     assert 'the web demo needs gradio; install it with pip install "odtrack-hf[demo]"' in err and err.count("\n") == 1
+
+
+def test_odtrack_demo_web_on_a_taken_port_says_to_choose_another(capsys):
+    import socket
+
+    from odtrack_hf.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--web", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot serve the web demo: port {port} is taken; choose another --port." in err
+    assert err.count("\n") == 1

@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from odtrack_hf.cli_common import load_tracker  # noqa: E402
 from odtrack_hf.demo_clips import DEMO_CLIPS, demo_clip_path  # noqa: E402
-from odtrack_hf.session_odtrack import ODTrackInferenceSession  # noqa: E402
+from odtrack_hf.session_odtrack import ODTrackInferenceSession, default_inference_dtype  # noqa: E402
 from odtrack_hf.video_io import read_video_frames  # noqa: E402
 from odtrack_hf.web_demo import build_demo, format_box  # noqa: E402
 
@@ -87,6 +87,9 @@ def test_upload_mark_track_and_download_in_a_browser(server, browser, tmp_path):
     browser.get(server)
 
     wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#video input[type=file]")))
+    browser.find_element(By.ID, "track").click()  # too early: a message on the page, and the page goes on
+    wait.until(expected_conditions.text_to_be_present_in_element(
+        (By.TAG_NAME, "body"), "Upload a video or pick a packaged clip first."))  # fmt: skip
     browser.find_element(By.CSS_SELECTOR, "#video input[type=file]").send_keys(str(clip))
     image = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#first-frame img")))
     x, y, w, h = DEMO_CLIPS["carphone"].box
@@ -120,7 +123,7 @@ def test_upload_mark_track_and_download_in_a_browser(server, browser, tmp_path):
         boxes = np.array([line.split(",") for line in response.read().decode().splitlines()], dtype=float)
     # the boxes the page offers are the library's: the shipped model on the same frames
     model, processor = load_tracker(None, "cpu")
-    session = ODTrackInferenceSession(model, processor)
+    session = ODTrackInferenceSession(model, processor, dtype=default_inference_dtype(model))  # as odtrack track
     frames = (frame for _, frame in zip(range(FRAMES), read_video_frames(clip)))
     expected = [out.boxes[0].tolist() for out in session.propagate(frames, boxes=[DEMO_CLIPS["carphone"].box])]
     np.testing.assert_allclose(boxes, expected, atol=6e-5)  # 4 decimals

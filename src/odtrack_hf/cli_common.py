@@ -62,14 +62,10 @@ def _from_pretrained(from_pretrained, model_name: str | None):
     from transformers.utils import logging
 
     from . import DEFAULT_MODEL_DIR
+    from .utils import load_pretrained
 
     logging.disable_progress_bar()  # keep stderr to the tracking progress and one-line errors
-
-    source = model_name or str(DEFAULT_MODEL_DIR)
-    try:
-        return from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise CommandError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
+    return load_pretrained(from_pretrained, model_name or DEFAULT_MODEL_DIR)
 
 
 def load_tracker(model_name: str | None, device: str):
@@ -112,19 +108,19 @@ def load_onnx_tracker(path: Path, model_name: str | None):
     return model, processor
 
 
-def write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[Path]:
-    """One GOT-10k file (``x,y,w,h`` per frame) per object, each written to a temporary file and renamed.
+def results_path(results: Path, object_id: int, count: int) -> Path:
+    """``results`` itself for one object, ``<stem>_obj<id><suffix>`` beside it for each of several."""
+    return results if count == 1 else results.with_name(f"{results.stem}_obj{object_id}{results.suffix}")
 
-    One object: ``results`` itself; several: ``<stem>_obj<id><suffix>`` beside it. Returns the paths.
-    """
-    import os
+
+def write_results(tracks: dict[int, list[list[float]]], results: Path) -> list[Path]:
+    """One GOT-10k file (``x,y,w,h`` per frame) per object (see `results_path`), each written atomically.
+    Returns the paths."""
+    from .utils import write_atomic
 
     paths = []
     for object_id, boxes in tracks.items():
-        path = results if len(tracks) == 1 else results.with_name(f"{results.stem}_obj{object_id}{results.suffix}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text("".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
-        os.replace(partial, path)
+        path = results_path(results, object_id, len(tracks))
+        write_atomic(path, "".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
         paths.append(path)
     return paths

@@ -15,6 +15,7 @@ from typing import Any
 from .cli_common import add_dtype_argument, add_model_arguments, load_tracker, parse_box
 from .evaluation.benchmarks import DATASETS
 from .evaluation.metrics import CONVENTIONS
+from .utils import resolve_device
 
 
 def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -112,9 +113,7 @@ def run_profile(args: argparse.Namespace) -> None:
     from .evaluation.profile import format_profile, profile_model
     from .modeling_odtrack import ODTrackModel
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine; use --device cpu.")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}.")
@@ -150,8 +149,6 @@ def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 def run_attention(args: argparse.Namespace) -> None:
     """Run ``odtrack attention`` with parsed arguments."""
-    import torch
-
     from .evaluation.attention_maps import save_attention_maps, track_attention_maps
 
     try:
@@ -170,9 +167,7 @@ def run_attention(args: argparse.Namespace) -> None:
         if not args.box:
             raise ValueError("--box X,Y,W,H is required for a video (a sequence folder has its own first box).")
         box, frames = parse_box(args.box), read_video_frames(args.input)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine; use --device cpu.")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     model, processor = load_tracker(args.model, device)
     maps = track_attention_maps(model, processor, frames, box, frame_indices, args.layer, args.max_templates)
     paths = save_attention_maps(maps, args.output_dir)

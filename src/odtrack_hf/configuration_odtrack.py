@@ -26,7 +26,7 @@ class ODTrackConfig(PreTrainedConfig):
         num_channels: input channels.
         pretrain_image_size: image size of the pre-training position table (224 for MAE ViT-B/L with
             patch 16). The official checkpoints keep this table; the template and search tables are
-            derived from it (reference §1.4).
+            derived from it (docs/official-implementation.md, "Embeddings and positions").
         template_size: side in pixels of a template (reference frame) crop.
         template_factor: template crop side = ``sqrt(w*h) * template_factor`` of the target box.
         search_size: side in pixels of the search crop.
@@ -196,9 +196,9 @@ class ODTrackConfig(PreTrainedConfig):
             raise ValueError(f"drop_path_rate must lie in [0, 1), got {self.drop_path_rate}.")
 
 
-# Official presets (reference §0, §2, §5). The GOT-10k variants differ only in the inference
-# template memory (TEST.TEMPLATE_NUMBER = 4); their training recipe (GOT-10k only, 100 epochs,
-# CE warm-up 20/50) lives in the training configuration.
+# Official presets (docs/official-implementation.md, "Models and presets"). The GOT-10k variants differ
+# only in the inference template memory (TEST.TEMPLATE_NUMBER = 4); their training recipe (GOT-10k only,
+# 100 epochs, CE warm-up 20/50) lives in the training configuration.
 PRESETS: dict[str, dict] = {
     "odtrack-base": {},
     "odtrack-base-got10k": {"tracker_template_number": 4},
@@ -209,8 +209,8 @@ PRESETS: dict[str, dict] = {
         "num_attention_heads": 16,
         "tracker_template_number": 4,
     },
-    # baseline_sepattn.yaml with TYPE vit_base_patch16_224 (the shipped yaml silently builds the
-    # concat + CE model; reference §1.8): real separate attention, which has no CE.
+    # baseline_sepattn.yaml with TYPE vit_base_patch16_224 (the shipped yaml silently builds the concat + CE
+    # model; docs/official-implementation.md, "Models and presets"): real separate attention, which has no CE.
     "odtrack-base-separate": {"attn_type": "separate", "ce_layers": [], "ce_keep_ratios": []},
 }
 

@@ -1,8 +1,9 @@
 """Convert official ODTrack checkpoints (``*.pth.tar``) and MAE encoder weights to ``ODTrackModel``.
 
 Loading never unpickles arbitrary objects: files go through ``torch.load(weights_only=True)``. Official
-training checkpoints also pickle repository objects (``settings``, ``stats``; reference §2.4); those
-classes are replaced by inert stand-ins so that the tensors under ``net`` can still be read.
+training checkpoints also pickle repository objects (``settings``, ``stats``; docs/official-implementation.md,
+"Checkpoints and weight loading"); those classes are replaced by inert stand-ins so that the tensors under
+``net`` can still be read.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ _OFFICIAL_KEY_MAP: list[tuple[str, str]] = [
     (r"^box_head\.conv5_(ctr|offset|size)\.(weight|bias)$", "head.{branch}_branch.output.{rest}"),
 ]
 
-# MAE encoder key -> our key (reference §1.13); decoder keys and mask_token are not part of the tracker
+# MAE encoder key -> our key (docs/official-implementation.md, "Checkpoints and weight loading"); decoder keys
+# and mask_token are not part of the tracker
 _MAE_KEY_MAP: list[tuple[str, str]] = [
     (r"^cls_token$", "embeddings.temporal_token"),
     (r"^pos_embed$", "embeddings.pretrain_position_embeddings"),
@@ -185,9 +187,9 @@ def convert_official_checkpoint(
 def load_mae_backbone(model: ODTrackModel, checkpoint_path: str | Path) -> None:
     """Initialise the backbone from an MAE ViT encoder checkpoint (weights under ``model``).
 
-    Reproduces the official build order (reference §1.4, §1.13): the encoder weights are loaded, then
-    the template and search position tables are bicubically resized from the 224-px table, and the
-    temporal token's position embedding is slot 0 of that table. The head keeps its own init.
+    Reproduces the official build order (docs/official-implementation.md, "Checkpoints and weight loading"):
+    the encoder weights are loaded, then the template and search position tables are bicubically resized
+    from the 224-px table, and the temporal token's position embedding is slot 0 of that table. The head keeps its own init.
     Any missing encoder weight or shape mismatch is an error (the official code only warned).
     """
     checkpoint = load_checkpoint_file(checkpoint_path)

@@ -276,7 +276,8 @@ def onnx_parity(onnx_path: str | Path, num_layers: int, image_size: int = 224, s
         )
         index = torch.arange(reference[0].shape[1] - 1).unsqueeze(0)
         for i, layer in enumerate(model.encoder.layers):
-            output = layer(reference[i], index, 0)[0]  # each block from the graph's own input to it
+            # each block from the graph's own input to it
+            output = layer(reference[i], index, num_template_tokens=0).hidden_states
             diffs[f"layer.{i}"] = (output - reference[i + 1]).abs().max().item()
     return diffs
 

@@ -1,7 +1,7 @@
 """Image processor of the ODTrack tracker: square crops around target boxes, and the box geometry back.
 
-The crop reproduces the official ``sample_target`` bit for bit (reference §3.2): the side is
-``ceil(sqrt(w*h) * factor)``, the origin is rounded with Python's banker's ``round``, the window is
+The crop reproduces the official ``sample_target`` bit for bit (docs/official-implementation.md, "Tracker
+crops, window and update"): the side is ``ceil(sqrt(w*h) * factor)``, the origin is rounded with Python's banker's ``round``, the window is
 zero-padded where it leaves the image, the last image row and column are never read (the official
 ``x2 - W + 1`` padding), and the square is resized with OpenCV ``INTER_LINEAR`` on uint8 pixels.
 torchvision's bilinear resize differs from OpenCV by one grey level on about a quarter of the pixels,
@@ -32,6 +32,7 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.processing_utils import ImagesKwargs, Unpack
 
 from .configuration_odtrack import ODTrackConfig
+from .modeling_odtrack import boxes_at_peak
 
 if TYPE_CHECKING:
     from .modeling_odtrack import ODTrackOutput
@@ -41,7 +42,7 @@ CROP_BACKENDS = ("opencv", "torch")
 RESIZE_COEF_SCALE = 2048  # OpenCV INTER_RESIZE_COEF_SCALE: uint8 INTER_LINEAR weights are multiples of 1/2048
 
 EXPECTED_FRAME = (
-    "a PIL image, an HWC uint8 RGB numpy array, or a CHW or HWC uint8 torch tensor "
+    "a PIL image, or a CHW or HWC uint8 RGB numpy array or torch tensor "
     "(1 grey, 3 RGB or 4 RGBA channels)"
 )
 
@@ -199,7 +200,8 @@ def check_crop_backend(crop_backend: Any) -> str:
 
 
 def hann_window(size: int) -> torch.Tensor:
-    """The official centred 2-D Hann window (``hann2d``, reference §3.7) for a ``size x size`` score map.
+    """The official centred 2-D Hann window (``hann2d``) for a ``size x size`` score map
+    (docs/official-implementation.md, "Tracker crops, window and update").
 
     ``h[i] = 0.5 * (1 - cos(2*pi*(i+1) / (size+1)))`` for ``i = 0..size-1``, outer product, float32.
     It only chooses the peak of the score map; it never scales the reported score.
@@ -285,8 +287,9 @@ def check_box(box_xywh: Sequence[float], image_size: tuple[int, int], name: str 
 def to_rgb_array(image: Any) -> np.ndarray:
     """Turn one frame into an ``(H, W, 3)`` uint8 RGB array (a view where possible).
 
-    Accepts PIL images (any mode), HWC uint8 numpy arrays and CHW or HWC uint8 tensors with 1 (grey),
-    3 (RGB) or 4 (RGBA) channels, or 2-D grey arrays. Grey is repeated to three channels; alpha is
+    Accepts PIL images (any mode), and CHW or HWC uint8 numpy arrays and tensors with 1 (grey), 3 (RGB)
+    or 4 (RGBA) channels, or 2-D grey arrays (channels-first when the first axis has 1, 3 or 4 entries
+    and the last does not). Grey is repeated to three channels; alpha is
     dropped (as ``PIL.Image.convert("RGB")`` does). Anything else raises ``ValueError`` naming what
     was received.
     """
@@ -324,8 +327,8 @@ def _rgb_view(array: np.ndarray | torch.Tensor, kind: str) -> np.ndarray | torch
             f"{tuple(array.shape)}. Convert to uint8 pixels in 0..255 first."
         )
     shape = tuple(array.shape)
-    if is_tensor and array.ndim == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
-        array = array.permute(1, 2, 0)  # CHW -> HWC
+    if array.ndim == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):  # CHW -> HWC, as transformers
+        array = array.permute(1, 2, 0) if is_tensor else array.transpose(1, 2, 0)
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
@@ -513,25 +516,34 @@ class ODTrackImageProcessor(TorchvisionBackend):
         image_sizes: torch.Tensor,
         output_size: int | None = None,
         clip_margin: int = CLIP_MARGIN,
+        score_map_window: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Turn model predictions on search crops into boxes in image pixels.
 
         Args:
             outputs: model output with ``pred_boxes`` ``(B, 4)`` (crop-normalised ``cx, cy, w, h``) and
-                ``pred_scores`` ``(B,)``.
+                ``pred_scores`` ``(B,)``; with a window also ``score_map`` and ``box_map``.
             target_boxes, resize_factors, image_sizes: the geometry of the search crops, as returned
                 by this processor (``target_boxes``, ``resize_factors``, ``image_sizes``).
             output_size: side of the search crops (defaults to ``self.output_size``).
             clip_margin: see `clip_boxes` (official 10).
+            score_map_window: ``(H, W)`` weights (the tracker's [`hann_window`]) multiplied onto the
+                score map to choose the peak, whose box is then taken from ``outputs.box_map``; the
+                score stays the raw score-map value there. ``None`` keeps the model's raw peak.
 
         Returns:
             ``{"boxes": (B, 4) float64 (x, y, w, h) clipped to the frame, "scores": (B,) float32}``.
         """
         output_size = self.output_size if output_size is None else output_size
-        boxes = map_box_back(outputs.pred_boxes, target_boxes, resize_factors, output_size)
+        pred_boxes, pred_scores = outputs.pred_boxes, outputs.pred_scores
+        if score_map_window is not None:
+            score_map = outputs.score_map
+            response = score_map * score_map_window.to(score_map.device, score_map.dtype)
+            pred_boxes, pred_scores = boxes_at_peak(score_map, outputs.box_map, response)
+        boxes = map_box_back(pred_boxes, target_boxes, resize_factors, output_size)
         return {
             "boxes": clip_boxes(boxes, image_sizes, clip_margin),
-            "scores": outputs.pred_scores.detach().float().cpu(),
+            "scores": pred_scores.detach().float().cpu(),
         }
 
 

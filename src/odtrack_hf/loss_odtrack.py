@@ -1,6 +1,7 @@
 """Training loss of ODTrack: Gaussian centre targets, focal loss, and L1 + GIoU on the predicted box.
 
-Follows the official ``ODTrackActor.compute_losses`` and ``generate_heatmap`` (reference §4.5, §4.6).
+Follows the official ``ODTrackActor.compute_losses`` and ``generate_heatmap`` (docs/official-implementation.md,
+"Training clips and losses").
 """
 
 import torch

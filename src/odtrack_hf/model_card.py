@@ -105,7 +105,7 @@ PAPER_RESULTS: dict[str, dict[str, tuple[float, ...]]] = {
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """What is known about one official checkpoint (reference §0, §2, §5)."""
+    """What is known about one official checkpoint (docs/official-implementation.md, "Models and presets")."""
 
     paper_name: str
     training: str

@@ -1,60 +1,83 @@
 """ODTrack: a one-stream ViT tracker with a temporal token (AAAI 2024), as a transformers model.
 
-The model is a pure tensor function. One call takes the search crop of the current frame, the
-template (reference-frame) crops and the temporal token of the previous frame, and returns the
-CENTER-head maps, the decoded box in crop coordinates and the temporal token for the next frame.
-Nothing is stored on the module between calls: tracking state lives in the inference session.
+The model is a pure tensor function of one frame. One call takes the search crop of the current
+frame, the template (reference-frame) crops and the temporal token of the previous frame, and returns
+the CENTER-head maps, the box decoded at the peak of the score map (in crop coordinates) and the
+temporal token for the next frame. Nothing is stored on the module between calls: tracking state
+lives in the inference session, the tracker's windowed choice of the peak in the image processor's
+post-processing, and the frame loop of a training clip in the training loop.
 """
 
-
+import difflib
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import stochastic_depth
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import ModelOutput
-from transformers.utils.generic import can_return_tuple
+from transformers.processing_utils import Unpack
+from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring
+from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_odtrack import ODTrackConfig
+from .loss_odtrack import ODTrackLoss
 
 SCORE_CLAMP = 1e-4  # the official sigmoid clamp: [1e-4, 1 - 1e-4]
+# the keyword arguments forward passes down to the layers and the attention functions
+FORWARD_KWARGS = frozenset(TransformersKwargs.__required_keys__ | TransformersKwargs.__optional_keys__)
 
 
 @dataclass
 class ODTrackOutput(ModelOutput):
-    r"""Output of [`ODTrackModel`].
-
-    For one search frame (``pixel_values`` of shape ``(B, 3, S, S)``) the shapes are as below, with
-    ``H = W = search_size / patch_size``, ``L = 1 + T * (template_size / patch_size)**2 + H * W`` and
-    ``C = hidden_size``. For a clip (``pixel_values`` of shape ``(B, N, 3, S, S)``) every tensor gains
-    a frame axis at dim 1.
+    r"""
+    Output of [`ODTrackModel`] for one search frame, with `height = width = search_size / patch_size` and
+    `seq_len = 1 + num_templates * (template_size / patch_size) ** 2 + height * width`.
 
     Args:
-        loss: training loss (only when ``labels`` are given).
-        pred_boxes: ``(B, 4)`` box ``(cx, cy, w, h)`` normalised to the search crop, decoded at the peak
-            of the score map (of ``score_map * score_map_window`` when a window is given).
-        pred_scores: ``(B,)`` raw score-map value at the selected peak.
-        score_map: ``(B, 1, H, W)`` centre score, sigmoid clamped to ``[1e-4, 1 - 1e-4]``.
-        size_map: ``(B, 2, H, W)`` box width and height as fractions of the crop side.
-        offset_map: ``(B, 2, H, W)`` sub-cell x and y offsets of the centre, in cells.
-        temporal_token: ``(B, 1, C)`` detached output token, to be passed as ``temporal_token`` with
-            the next frame of the same sequence.
-        last_hidden_state: ``(B, L, C)`` backbone output after the final LayerNorm, ordered
-            ``[temporal token, template 0, ..., template T-1, search (raster order)]``; search tokens
-            removed by candidate elimination are rows of zeros.
-        removed_search_indices: one ``(B, n_k)`` tensor per eliminating block: raster indices of the
-            search tokens that block removed.
-        hidden_states: embeddings and the output of every block (before the final LayerNorm); with
-            candidate elimination the sequence shrinks and kept search tokens are in score order.
-        attentions: attention probabilities of every block, ``(B, heads, L_i, L_i)``; for separate
-            attention the temporal token's row ``(B, heads, 1, L)``.
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Training loss of this frame (only when `labels` are given).
+        pred_boxes (`torch.FloatTensor` of shape `(batch_size, 4)`):
+            Box `(cx, cy, w, h)` normalised to the search crop, decoded at the peak of the raw score map (the
+            tracker re-picks the peak with its window, see [`ODTrackImageProcessor.post_process_object_tracking`]).
+        pred_scores (`torch.FloatTensor` of shape `(batch_size,)`):
+            Score-map value at that peak.
+        score_map (`torch.FloatTensor` of shape `(batch_size, 1, height, width)`):
+            Centre score, sigmoid clamped to `[1e-4, 1 - 1e-4]`.
+        size_map (`torch.FloatTensor` of shape `(batch_size, 2, height, width)`):
+            Box width and height as fractions of the crop side.
+        offset_map (`torch.FloatTensor` of shape `(batch_size, 2, height, width)`):
+            Sub-cell x and y offsets of the centre, in cells.
+        box_map (`torch.FloatTensor` of shape `(batch_size, 4, height, width)`):
+            The box `(cx, cy, w, h)` each cell decodes to; `pred_boxes` is its column at the peak.
+        temporal_token (`torch.FloatTensor` of shape `(batch_size, 1, hidden_size)`):
+            Detached output token, to be passed as `temporal_token` with the next frame of the same sequence.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, seq_len, hidden_size)`):
+            Backbone output after the final LayerNorm, ordered `[temporal token, template 0, ..., template T-1,
+            search (raster order)]`; search tokens removed by candidate elimination are rows of zeros.
+        removed_search_indices (`tuple(torch.LongTensor)`, *optional*):
+            One `(batch_size, n_k)` tensor per eliminating block: raster indices of the search tokens that block
+            removed; `None` when nothing was removed.
+        search_indices (`tuple(torch.LongTensor)`, *optional*):
+            With `output_hidden_states` or `output_attentions`: per entry of `hidden_states` (embeddings, then
+            every block), `(batch_size, n_i)` raster indices of its search tokens (the last `n_i` rows) in sequence
+            order. Block `i` attends over the tokens of `hidden_states[i]`, so these also name the search columns
+            of `attentions[i]`.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+            Embeddings and the output of every block (before the final LayerNorm); with candidate elimination the
+            sequence shrinks and kept search tokens are in score order.
+        attentions (`tuple(torch.FloatTensor)`, *optional*):
+            Attention probabilities of every block, `(batch_size, num_heads, seq_len_i, seq_len_i)`; with separate
+            attention the pairs that do not attend to each other are zeros.
     """
 
     loss: torch.Tensor | None = None
@@ -63,9 +86,11 @@ class ODTrackOutput(ModelOutput):
     score_map: torch.Tensor | None = None
     size_map: torch.Tensor | None = None
     offset_map: torch.Tensor | None = None
+    box_map: torch.Tensor | None = None
     temporal_token: torch.Tensor | None = None
     last_hidden_state: torch.Tensor | None = None
     removed_search_indices: tuple[torch.Tensor, ...] | None = None
+    search_indices: tuple[torch.Tensor, ...] | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
 
@@ -122,6 +147,55 @@ class ODTrackTemplateCache:
         )
 
 
+def check_crops(
+    config: ODTrackConfig,
+    pixel_values: torch.Tensor,
+    template_pixel_values: torch.Tensor | None = None,
+    template_batch_size: int | None = None,
+) -> None:
+    """Raise a ``ValueError`` naming the expected layout unless the crops fit a model with ``config``.
+
+    Args:
+        pixel_values: search crops, expected ``(B, C, S, S)`` with ``C = config.num_channels`` and
+            ``S = config.search_size``.
+        template_pixel_values: template crops, expected ``(B, T, C, s, s)`` with ``s = config.template_size``;
+            ``None`` when the templates come from elsewhere (a template cache).
+        template_batch_size: the batch size of those other templates, checked against ``B``.
+    """
+    channels, size, template_size = config.num_channels, config.search_size, config.template_size
+    if pixel_values.ndim != 4 or pixel_values.shape[1:] != (channels, size, size):
+        raise ValueError(
+            f"pixel_values must be search crops of shape (B, {channels}, {size}, {size}), got "
+            f"{tuple(pixel_values.shape)}; crop one frame with the model's processor (mode='search', "
+            f"search_size={size}) and call the model once per frame."
+        )
+    if template_pixel_values is not None:
+        expected = (channels, template_size, template_size)
+        if template_pixel_values.ndim != 5 or template_pixel_values.shape[2:] != expected:
+            raise ValueError(
+                f"template_pixel_values must have shape (B, T, {channels}, {template_size}, {template_size}), got "
+                f"{tuple(template_pixel_values.shape)}; stack the reference crops of each sample on dim 1."
+            )
+        template_batch_size = template_pixel_values.shape[0]
+    if template_batch_size is not None and template_batch_size != pixel_values.shape[0]:
+        raise ValueError(
+            f"Batch sizes differ: {pixel_values.shape[0]} search crops but {template_batch_size} template stacks; "
+            "give every search crop its own templates."
+        )
+
+
+def check_forward_kwargs(kwargs: dict, forward: Callable) -> None:
+    """Raise a ``TypeError`` for keyword arguments that ``forward`` neither names nor passes down (e.g. a
+    misspelt ``temporal_token``), which would otherwise be dropped without a word."""
+    unknown = sorted(set(kwargs) - FORWARD_KWARGS)
+    if unknown:
+        name = unknown[0]
+        signature = tuple(p for p in inspect.signature(forward).parameters if p not in ("self", "kwargs"))
+        close = difflib.get_close_matches(name, [*signature, *sorted(FORWARD_KWARGS)], n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"it takes {', '.join(signature)}."
+        raise TypeError(f"ODTrackModel.forward() got an unexpected keyword argument {name!r}; {hint}")
+
+
 # --------------------------------------------------------------------------------------------------
 # Embeddings
 # --------------------------------------------------------------------------------------------------
@@ -130,17 +204,11 @@ class ODTrackPatchEmbeddings(nn.Module):
 
     def __init__(self, config: ODTrackConfig):
         super().__init__()
-        self.num_channels = config.num_channels
         self.projection = nn.Conv2d(
             config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size
         )
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        if pixel_values.shape[1] != self.num_channels:
-            raise ValueError(
-                f"Expected {self.num_channels} image channels, got {pixel_values.shape[1]} "
-                f"(input shape {tuple(pixel_values.shape)}); pass normalised RGB crops in NCHW layout."
-            )
         return self.projection(pixel_values).flatten(2).transpose(1, 2)  # (B, HW, C)
 
 
@@ -161,22 +229,23 @@ def resample_position_embeddings(grid: torch.Tensor, new_size: int) -> torch.Ten
 class ODTrackEmbeddings(nn.Module):
     """Patch embeddings and position tables for the temporal token, the templates and the search crop.
 
-    ``pretrain_position_embeddings`` is the ``(1, 1 + G*G, C)`` table of the pre-trained ViT (official
-    ``pos_embed``). Forward never reads it: it is the source from which the template and search tables
-    are derived (MAE initialisation, :meth:`ODTrackModel.resize_crop_sizes`). It is frozen.
+    ``temporal_token`` is the learned empty token (the paper's ``T_empty``, official ``cls_token``) that
+    every frame's token starts from; the token carried from the previous frame is added to it.
+
+    ``pretrain_position_embeddings`` is a buffer: the ``(1, 1 + G*G, C)`` table of the pre-trained ViT
+    (official ``pos_embed``). Forward never reads it: it is the source from which the template and
+    search tables are derived (MAE initialisation, :meth:`ODTrackModel.resize_crop_sizes`).
     """
 
     def __init__(self, config: ODTrackConfig):
         super().__init__()
         dim = config.hidden_size
         self.patch_embeddings = ODTrackPatchEmbeddings(config)
-        self.temporal_token = nn.Parameter(torch.zeros(1, 1, dim))  # the paper's T_empty (official cls_token)
+        self.temporal_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.temporal_position_embeddings = nn.Parameter(torch.zeros(1, 1, dim))  # official cls_pos_embed
         self.template_position_embeddings = nn.Parameter(torch.zeros(1, config.template_feat_size**2, dim))
         self.search_position_embeddings = nn.Parameter(torch.zeros(1, config.search_feat_size**2, dim))
-        self.pretrain_position_embeddings = nn.Parameter(
-            torch.zeros(1, 1 + config.pretrain_grid_size**2, dim), requires_grad=False
-        )
+        self.register_buffer("pretrain_position_embeddings", torch.zeros(1, 1 + config.pretrain_grid_size**2, dim))
 
     def embed_templates(self, template_pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, T, 3, s, s)`` template crops → ``(B, T * Nz, C)`` template tokens."""
@@ -184,13 +253,14 @@ class ODTrackEmbeddings(nn.Module):
         templates = self.patch_embeddings(template_pixel_values.flatten(0, 1))  # (B*T, Nz, C)
         return (templates + self.template_position_embeddings).reshape(batch_size, -1, templates.shape[-1])
 
-    def embed_search(self, pixel_values: torch.Tensor, temporal_token: torch.Tensor | None) -> torch.Tensor:
-        """``(B, 3, S, S)`` search crops and the previous token → ``(B, 1 + Nx, C)`` ``[token | search]``."""
+    def embed_search(self, pixel_values: torch.Tensor, previous_token: torch.Tensor | None) -> torch.Tensor:
+        """``(B, 3, S, S)`` search crops and the previous frame's token → ``(B, 1 + Nx, C)`` ``[token | search]``."""
         search = self.patch_embeddings(pixel_values) + self.search_position_embeddings  # (B, Nx, C)
         token = self.temporal_token.expand(search.shape[0], -1, -1)
-        if temporal_token is not None:
-            # T_{t+1} = LN(h_t[token]) + T_empty, plus the token's position embedding (reference §1.5)
-            token = temporal_token.to(token.dtype) + token
+        if previous_token is not None:
+            # T_{t+1} = LN(h_t[token]) + T_empty, plus the token's position embedding
+            # (docs/official-implementation.md, "Temporal token")
+            token = previous_token.to(token.dtype) + token
         token = token + self.temporal_position_embeddings
         return torch.cat([token, search], dim=1)
 
@@ -198,9 +268,10 @@ class ODTrackEmbeddings(nn.Module):
         self,
         pixel_values: torch.Tensor,
         template_pixel_values: torch.Tensor,
-        temporal_token: torch.Tensor | None,
+        previous_token: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        token_and_search = self.embed_search(pixel_values, temporal_token)
+        """The input sequence ``[temporal token | templates | search]``, ``(B, 1 + T * Nz + Nx, C)``."""
+        token_and_search = self.embed_search(pixel_values, previous_token)
         templates = self.embed_templates(template_pixel_values)
         return torch.cat([token_and_search[:, :1], templates, token_and_search[:, 1:]], dim=1)
 
@@ -216,7 +287,7 @@ def eager_attention_forward(
     attention_mask: torch.Tensor | None,
     scaling: float,
     dropout: float = 0.0,
-    **kwargs,
+    **kwargs: Unpack[TransformersKwargs],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax attention written out, returning ``(output (B, N, heads, d), probabilities)``."""
     attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
@@ -226,6 +297,21 @@ def eager_attention_forward(
     attn_weights = F.dropout(attn_weights, p=dropout, training=module.training)
     attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
     return attn_output, attn_weights
+
+
+class ODTrackAttentionOutput(NamedTuple):
+    """What [`ODTrackAttention`] returns.
+
+    Attributes:
+        hidden_states: ``(B, L, C)`` attention output after the projection.
+        attentions: ``(B, heads, L, L)`` probabilities with ``output_attentions``, else ``None``.
+        votes: ``(B, heads, R, L)`` probabilities of the ``R`` voting template rows when ``vote_rows``
+            were given, else ``None``.
+    """
+
+    hidden_states: torch.Tensor
+    attentions: torch.Tensor | None = None
+    votes: torch.Tensor | None = None
 
 
 class ODTrackAttention(nn.Module):
@@ -247,12 +333,18 @@ class ODTrackAttention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
         self.proj = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def _attend(self, query, key, value, need_weights: bool):
-        if need_weights:
-            interface: Callable = eager_attention_forward
-        else:
-            interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
-        return interface(self, query, key, value, None, scaling=self.scaling, dropout=0.0)
+    def _attend(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        need_weights: bool,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # probabilities exist only in the written-out softmax; the fused kernels never materialise them
+        implementation = "eager" if need_weights else self.config._attn_implementation
+        interface = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        return interface(self, query, key, value, None, scaling=self.scaling, dropout=0.0, **kwargs)
 
     def _project(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_size, seq_len, _ = hidden_states.shape
@@ -272,46 +364,57 @@ class ODTrackAttention(nn.Module):
     def forward(
         self,
         hidden_states: torch.Tensor,
+        *,
         num_template_tokens: int,
         vote_rows: torch.Tensor | None = None,
-        output_attentions: bool = False,
         template_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Returns ``(output (B, L, C), attention probabilities or None, CE votes or None)``.
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> ODTrackAttentionOutput:
+        """Attention over ``hidden_states`` ``(B, L, C)`` ordered ``[token | templates | search]``.
 
         ``vote_rows`` are the sequence indices of the template queries whose attention to the search
-        tokens scores candidate elimination. The votes ``(B, heads, len(vote_rows), L)`` are the
-        softmax probabilities of those rows, computed on their own so that the main attention can use
-        any backend (sdpa) without materialising the full ``L x L`` matrix.
+        tokens scores candidate elimination. Their probabilities are computed on their own so that the
+        main attention can use any backend (sdpa) without materialising the full ``L x L`` matrix.
 
         ``template_key_value`` (separate attention only): the cached ``(keys, values)`` of the template
         tokens (see [`ODTrackAttention.forward_templates`]); ``hidden_states`` then holds only
         ``[temporal token | search]`` and so does the output.
+
+        With ``output_attentions=True`` the probabilities come from the written-out softmax, whatever
+        the configured attention implementation.
         """
         batch_size, seq_len, dim = hidden_states.shape
+        need_weights = bool(kwargs.get("output_attentions"))
         query, key, value = self._project(hidden_states)
 
+        weights = None
         if template_key_value is not None:
             key_z, value_z = template_key_value
             # contiguous template+search keys for the search queries: sdpa is slower on a strided slice
             key_zx = torch.cat([key_z, key[:, :, 1:]], dim=2)
             value_zx = torch.cat([value_z, value[:, :, 1:]], dim=2)
-            out_x, _ = self._attend(query[:, :, 1:], key_zx, value_zx, False)
+            out_x, _ = self._attend(query[:, :, 1:], key_zx, value_zx, False, **kwargs)
             key = torch.cat([key[:, :, :1], key_zx], dim=2)
             value = torch.cat([value[:, :, :1], value_zx], dim=2)
-            out_t, weights = self._attend(query[:, :, :1], key, value, output_attentions)
+            out_t, _ = self._attend(query[:, :, :1], key, value, False, **kwargs)
             output = torch.cat([out_t, out_x], dim=1)
         elif self.attn_type == "concat":
-            output, weights = self._attend(query, key, value, output_attentions)
+            output, weights = self._attend(query, key, value, need_weights, **kwargs)
         else:
             split = [1, num_template_tokens, seq_len - 1 - num_template_tokens]
             q_t, q_z, q_x = query.split(split, dim=2)
             k_z, v_z = key[:, :, 1 : 1 + num_template_tokens], value[:, :, 1 : 1 + num_template_tokens]
             k_zx, v_zx = key[:, :, 1:], value[:, :, 1:]
-            out_z, _ = self._attend(q_z, k_z, v_z, False)
-            out_x, _ = self._attend(q_x, k_zx, v_zx, False)
-            out_t, weights = self._attend(q_t, key, value, output_attentions)
+            out_z, weights_z = self._attend(q_z, k_z, v_z, need_weights, **kwargs)
+            out_x, weights_x = self._attend(q_x, k_zx, v_zx, need_weights, **kwargs)
+            out_t, weights_t = self._attend(q_t, key, value, need_weights, **kwargs)
             output = torch.cat([out_t, out_z, out_x], dim=1)
+            if need_weights:
+                # the full (L, L) matrix, zero where separate attention blocks a pair
+                weights = weights_t.new_zeros(batch_size, self.num_heads, seq_len, seq_len)
+                weights[:, :, :1] = weights_t
+                weights[:, :, 1 : 1 + num_template_tokens, 1 : 1 + num_template_tokens] = weights_z
+                weights[:, :, 1 + num_template_tokens :, 1:] = weights_x
 
         votes = None
         if vote_rows is not None:
@@ -321,7 +424,7 @@ class ODTrackAttention(nn.Module):
                 scores = torch.matmul(query[:, :, vote_rows], key.transpose(2, 3)) * self.scaling
                 votes = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
         output = self.proj(output.reshape(batch_size, seq_len, dim))
-        return output, (weights if output_attentions else None), votes
+        return ODTrackAttentionOutput(output, weights, votes)
 
 
 class ODTrackMLP(nn.Module):
@@ -335,15 +438,6 @@ class ODTrackMLP(nn.Module):
         return self.fc2(self.act(self.fc1(hidden_states)))
 
 
-def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    """Stochastic depth per sample (timm ``DropPath``)."""
-    if rate == 0.0 or not training:
-        return x
-    keep = 1.0 - rate
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-    return x * mask / keep
-
-
 def candidate_elimination(
     hidden_states: torch.Tensor,
     votes: torch.Tensor,
@@ -351,7 +445,8 @@ def candidate_elimination(
     keep_ratio: float,
     num_template_tokens: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Drop the search tokens the templates attend to least (OSTrack/ODTrack ``candidate_elimination``).
+    """Drop the search tokens the templates attend to least (OSTrack/ODTrack ``candidate_elimination``;
+    docs/official-implementation.md, "Attention and candidate elimination").
 
     Args:
         hidden_states: ``(B, 1 + Nt + Ns, C)`` tokens ``[temporal, templates, remaining search]``.
@@ -379,68 +474,156 @@ def candidate_elimination(
     return torch.cat([head, kept_tokens], dim=1), search_index.gather(1, keep), search_index.gather(1, removed)
 
 
+class ODTrackLayerOutput(NamedTuple):
+    """What [`ODTrackLayer`] returns.
+
+    Attributes:
+        hidden_states: ``(B, L', C)`` the block's output (``L' < L`` when it eliminated search tokens).
+        search_index: ``(B, n')`` raster index of each search token left in ``hidden_states``.
+        removed_search_index: ``(B, n - n')`` raster indices this block removed, or ``None``.
+    """
+
+    hidden_states: torch.Tensor
+    search_index: torch.Tensor
+    removed_search_index: torch.Tensor | None = None
+
+
 class ODTrackLayer(GradientCheckpointingLayer):
     """Pre-norm ViT block; a candidate-elimination block prunes search tokens between attention and MLP."""
 
-    def __init__(self, config: ODTrackConfig, drop_path_rate: float, keep_ratio: float):
+    def __init__(self, config: ODTrackConfig, drop_path_rate: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.attention = ODTrackAttention(config)
         self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = ODTrackMLP(config)
         self.drop_path_rate = drop_path_rate
-        self.keep_ratio = keep_ratio
 
-    def effective_keep_ratio(self, keep_rate_override: float | None) -> float | None:
-        """Keep ratio of this block, or ``None`` if it does not eliminate (official ``CEBlock`` rule)."""
-        if self.keep_ratio >= 1.0:
-            return None
-        ratio = self.keep_ratio if keep_rate_override is None else keep_rate_override
-        return ratio if ratio < 1.0 else None
+    def _residual(self, branch: torch.Tensor) -> torch.Tensor:
+        # stochastic depth per sample (timm DropPath); the identity in eval mode
+        return stochastic_depth(branch, self.drop_path_rate, "row", self.training)
 
     def forward(
         self,
         hidden_states: torch.Tensor,
         search_index: torch.Tensor,
+        *,
         num_template_tokens: int,
-        vote_rows: torch.Tensor | None = None,
         keep_ratio: float | None = None,
-        output_attentions: bool = False,
+        vote_rows: torch.Tensor | None = None,
         template_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ):
-        attn_out, weights, votes = self.attention(
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> ODTrackLayerOutput:
+        """One block over ``hidden_states`` ``(B, L, C)``, whose search tokens have raster indices ``search_index``.
+
+        ``keep_ratio``: fraction of search tokens this block keeps (``None``: it eliminates none);
+        ``vote_rows``: the template rows that vote (see [`ODTrackModel.ce_vote_rows`]);
+        ``template_key_value``: this block's cached template keys and values (see [`ODTrackTemplateCache`]).
+        """
+        attention = self.attention(
             self.norm1(hidden_states),
-            num_template_tokens,
+            num_template_tokens=num_template_tokens,
             vote_rows=vote_rows if keep_ratio is not None else None,
-            output_attentions=output_attentions,
             template_key_value=template_key_value,
+            **kwargs,
         )
-        hidden_states = hidden_states + drop_path(attn_out, self.drop_path_rate, self.training)
+        hidden_states = hidden_states + self._residual(attention.hidden_states)
         removed = None
         if keep_ratio is not None:
             hidden_states, search_index, removed = candidate_elimination(
-                hidden_states, votes, search_index, keep_ratio, num_template_tokens
+                hidden_states, attention.votes, search_index, keep_ratio, num_template_tokens
             )
-        hidden_states = hidden_states + drop_path(self.mlp(self.norm2(hidden_states)), self.drop_path_rate, self.training)
-        return hidden_states, search_index, removed, weights
+        hidden_states = hidden_states + self._residual(self.mlp(self.norm2(hidden_states)))
+        return ODTrackLayerOutput(hidden_states, search_index, removed)
 
     def forward_templates(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """This block on the template tokens alone (separate attention): ``(output, keys, values)``."""
         attn_out, key, value = self.attention.forward_templates(self.norm1(hidden_states))
-        hidden_states = hidden_states + drop_path(attn_out, self.drop_path_rate, self.training)
-        hidden_states = hidden_states + drop_path(self.mlp(self.norm2(hidden_states)), self.drop_path_rate, self.training)
+        hidden_states = hidden_states + self._residual(attn_out)
+        hidden_states = hidden_states + self._residual(self.mlp(self.norm2(hidden_states)))
         return hidden_states, key, value
 
 
+class ODTrackEncoderOutput(NamedTuple):
+    """What [`ODTrackEncoder`] returns.
+
+    Attributes:
+        last_hidden_state: ``(B, L', C)`` output of the last block (before the final LayerNorm), kept
+            search tokens in score order.
+        search_indices: ``(B, n_i)`` raster indices of the search tokens entering each block, then those
+            leaving the last one (``num_hidden_layers + 1`` entries).
+        removed_search_indices: per eliminating block, the ``(B, n_k)`` raster indices it removed.
+    """
+
+    last_hidden_state: torch.Tensor
+    search_indices: tuple[torch.Tensor, ...]
+    removed_search_indices: tuple[torch.Tensor, ...]
+
+
 class ODTrackEncoder(nn.Module):
+    """The ViT blocks, with candidate elimination in ``config.ce_layers``."""
+
     def __init__(self, config: ODTrackConfig):
         super().__init__()
+        self.config = config
         depth = config.num_hidden_layers
         rates = [config.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linspace(0, rate, depth)
-        keep = dict(zip(config.ce_layers, config.ce_keep_ratios))
-        self.layers = nn.ModuleList(
-            ODTrackLayer(config, rates[i], keep.get(i, 1.0)) for i in range(config.num_hidden_layers)
-        )
+        self.layers = nn.ModuleList(ODTrackLayer(config, rate) for rate in rates)
+
+    def keep_ratios(self, ce_keep_ratios: tuple[float, ...] | list[float] | None = None) -> list[float | None]:
+        """Per block, the fraction of search tokens it keeps, or ``None`` where it eliminates none.
+
+        ``ce_keep_ratios`` (one per block of ``config.ce_layers``, default ``config.ce_keep_ratios``)
+        override the configured ratios, e.g. with the training warm-up schedule. As in the official
+        ``CEBlock``, a block configured to keep everything never eliminates, and a ratio of 1 turns
+        elimination off.
+        """
+        config = self.config
+        ratios = config.ce_keep_ratios if ce_keep_ratios is None else list(ce_keep_ratios)
+        if len(ratios) != len(config.ce_layers):
+            raise ValueError(
+                f"ce_keep_ratios needs one ratio per candidate-elimination block ({len(config.ce_layers)} for "
+                f"ce_layers={list(config.ce_layers)}), got {len(ratios)}: {ratios}."
+            )
+        configured = dict(zip(config.ce_layers, config.ce_keep_ratios))
+        chosen = dict(zip(config.ce_layers, ratios))
+        return [
+            chosen[index] if configured.get(index, 1.0) < 1.0 and chosen[index] < 1.0 else None
+            for index in range(config.num_hidden_layers)
+        ]
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        *,
+        num_template_tokens: int,
+        vote_rows: torch.Tensor | None = None,
+        ce_keep_ratios: tuple[float, ...] | list[float] | None = None,
+        template_cache: ODTrackTemplateCache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> ODTrackEncoderOutput:
+        """Run every block over ``[token | templates | search]`` (``[token | search]`` with a ``template_cache``)."""
+        batch_size = hidden_states.shape[0]
+        num_search = self.config.search_feat_size**2
+        search_index = torch.arange(num_search, device=hidden_states.device).expand(batch_size, -1)
+        search_indices, removed = [search_index], []
+        for index, (layer, keep_ratio) in enumerate(zip(self.layers, self.keep_ratios(ce_keep_ratios))):
+            outputs = layer(
+                hidden_states,
+                search_index,
+                num_template_tokens=num_template_tokens,
+                keep_ratio=keep_ratio,
+                vote_rows=vote_rows,
+                template_key_value=None
+                if template_cache is None
+                else (template_cache.keys[index], template_cache.values[index]),
+                **kwargs,
+            )
+            hidden_states, search_index = outputs.hidden_states, outputs.search_index
+            search_indices.append(search_index)
+            if outputs.removed_search_index is not None:
+                removed.append(outputs.removed_search_index)
+        return ODTrackEncoderOutput(hidden_states, tuple(search_indices), tuple(removed))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -473,27 +656,40 @@ class ODTrackHeadBranch(nn.Module):
         return self.output(x)
 
 
-def decode_boxes(
-    score_map: torch.Tensor, size_map: torch.Tensor, offset_map: torch.Tensor, response: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Box ``(cx, cy, w, h)`` normalised to the crop at the peak of ``response`` (default: the score map).
+def decode_box_map(size_map: torch.Tensor, offset_map: torch.Tensor) -> torch.Tensor:
+    """The box ``(cx, cy, w, h)``, normalised to the crop, that every cell of the head's maps decodes to.
 
-    The peak is the first maximum in row-major order (official ``cal_bbox``); the centre is the cell
-    index plus the predicted offset, divided by the map side. Returns ``(boxes (B, 4), scores (B,))``
-    with the raw score at the peak.
+    The centre is the cell index plus the predicted offset, divided by the map side; the size is the
+    size map (official ``cal_bbox``). Returns ``(B, 4, H, W)``.
     """
-    batch_size, _, height, width = score_map.shape
+    _, _, height, width = offset_map.shape
+    columns = torch.arange(width, device=offset_map.device).to(offset_map.dtype).view(1, 1, width)
+    rows = torch.arange(height, device=offset_map.device).to(offset_map.dtype).view(1, height, 1)
+    cx = (columns + offset_map[:, 0]) / width
+    cy = (rows + offset_map[:, 1]) / height
+    return torch.cat([cx.unsqueeze(1), cy.unsqueeze(1), size_map], dim=1)
+
+
+def boxes_at_peak(
+    score_map: torch.Tensor, box_map: torch.Tensor, response: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The boxes of ``box_map`` at the peak of ``response`` (default: the score map itself).
+
+    The peak is the first maximum in row-major order (official ``cal_bbox``). The tracker passes
+    ``score_map * window`` as ``response``; the score is always the raw ``score_map`` value there.
+
+    Args:
+        score_map: ``(B, 1, H, W)``.
+        box_map: ``(B, 4, H, W)`` from [`decode_box_map`].
+        response: ``(B, 1, H, W)`` (or broadcastable) map whose maximum picks the cell.
+
+    Returns:
+        ``(boxes (B, 4), scores (B,))``.
+    """
     response = score_map if response is None else response
-    _, idx = torch.max(response.flatten(1), dim=1, keepdim=True)  # (B, 1)
-    idx_y = torch.div(idx, width, rounding_mode="floor")
-    idx_x = idx % width
-    gather = idx.unsqueeze(1).expand(batch_size, 2, 1)
-    size = size_map.flatten(2).gather(2, gather).squeeze(-1)  # (B, 2)
-    offset = offset_map.flatten(2).gather(2, gather).squeeze(-1)  # (B, 2)
-    cx = (idx_x.to(offset.dtype) + offset[:, :1]) / width
-    cy = (idx_y.to(offset.dtype) + offset[:, 1:]) / height
-    scores = score_map.flatten(1).gather(1, idx).squeeze(1)
-    return torch.cat([cx, cy, size], dim=1), scores
+    _, peak = torch.max(response.flatten(1), dim=1, keepdim=True)  # (B, 1)
+    boxes = box_map.flatten(2).gather(2, peak.unsqueeze(1).expand(-1, box_map.shape[1], 1)).squeeze(-1)
+    return boxes, score_map.flatten(1).gather(1, peak).squeeze(1)
 
 
 class ODTrackCenterHead(nn.Module):
@@ -527,6 +723,8 @@ class ODTrackPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_flash_attn = False
     _supports_flex_attn = False
+    _input_embed_layer = "patch_embeddings"  # under self.embeddings
+    _can_record_outputs = {"hidden_states": ODTrackLayer, "attentions": ODTrackAttention}
 
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
@@ -553,7 +751,7 @@ class ODTrackPreTrainedModel(PreTrainedModel):
 
 
 class ODTrackModel(ODTrackPreTrainedModel):
-    """ODTrack backbone + CENTER head: crops and the previous temporal token in, boxes and token out."""
+    """ODTrack backbone + CENTER head: one frame's crops and the previous temporal token in, boxes and token out."""
 
     def __init__(self, config: ODTrackConfig):
         super().__init__(config)
@@ -563,16 +761,7 @@ class ODTrackModel(ODTrackPreTrainedModel):
         self.head = ODTrackCenterHead(config)
         self.post_init()
 
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """``PreTrainedModel.from_pretrained``; the pre-training position table stays frozen (loading
-        re-creates parameters as trainable, and an unused trainable parameter breaks DDP)."""
-        loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        model.embeddings.pretrain_position_embeddings.requires_grad_(False)
-        return loaded
-
-    def ce_vote_rows(self, num_templates: int, device: torch.device) -> torch.Tensor | None:
+    def ce_vote_rows(self, num_templates: int, device: torch.device) -> torch.Tensor:
         """Sequence rows of the template tokens that vote in candidate elimination.
 
         ``"ctr_point"``: the cell ``((f-1)//2, (f-1)//2)`` of each template grid of side ``f`` (official
@@ -594,7 +783,7 @@ class ODTrackModel(ODTrackPreTrainedModel):
         self.config.template_size, self.config.search_size = template_size, search_size
         self.config.check_architecture()
         emb = self.embeddings
-        source = emb.pretrain_position_embeddings.data[:, 1:]
+        source = emb.pretrain_position_embeddings[:, 1:]
         emb.template_position_embeddings = nn.Parameter(resample_position_embeddings(source, self.config.template_feat_size))
         emb.search_position_embeddings = nn.Parameter(resample_position_embeddings(source, self.config.search_feat_size))
 
@@ -614,7 +803,12 @@ class ODTrackModel(ODTrackPreTrainedModel):
                 "concat attention the template tokens attend to the search frame, so their keys and values "
                 "change every frame. Call the model with template_pixel_values instead."
             )
-        self._check_templates(template_pixel_values)
+        search_size = self.config.search_size
+        check_crops(
+            self.config,
+            template_pixel_values.new_empty(template_pixel_values.shape[0], 3, search_size, search_size),
+            template_pixel_values,
+        )
         hidden_states = self.embeddings.embed_templates(template_pixel_values)
         keys, values = [], []
         for layer in self.encoder.layers:
@@ -624,218 +818,129 @@ class ODTrackModel(ODTrackPreTrainedModel):
         num_templates = template_pixel_values.shape[1]
         return ODTrackTemplateCache(tuple(keys), tuple(values), hidden_states, num_templates)
 
-    def _check_templates(self, template_pixel_values: torch.Tensor) -> None:
-        cfg = self.config
-        if template_pixel_values.ndim != 5 or template_pixel_values.shape[-2:] != (cfg.template_size, cfg.template_size):
-            raise ValueError(
-                f"template_pixel_values must have shape (B, T, 3, {cfg.template_size}, {cfg.template_size}), "
-                f"got {tuple(template_pixel_values.shape)}; stack the reference crops on dim 1."
-            )
+    def _requested(self, name: str, kwargs: dict) -> bool:
+        """Whether ``output_attentions`` / ``output_hidden_states`` is on (argument first, then config)."""
+        value = kwargs.get(name)
+        return bool(getattr(self.config, name, False) if value is None else value)
 
-    def _check_inputs(
-        self,
-        pixel_values: torch.Tensor,
-        template_pixel_values: torch.Tensor | None,
-        template_cache: ODTrackTemplateCache | None,
-    ) -> None:
-        cfg = self.config
-        if pixel_values.shape[-2:] != (cfg.search_size, cfg.search_size):
-            raise ValueError(
-                f"pixel_values must be search crops of {cfg.search_size}x{cfg.search_size} (config.search_size), "
-                f"got shape {tuple(pixel_values.shape)}."
-            )
-        if (template_pixel_values is None) == (template_cache is None):
-            raise ValueError(
-                "Give either template_pixel_values or a template_cache from encode_templates (not both)."
-            )
-        if template_cache is not None:
-            if cfg.attn_type != "separate":
-                raise ValueError(f"template_cache needs attn_type='separate'; this model has {cfg.attn_type!r}.")
-            template_batch = template_cache.batch_size
-        else:
-            self._check_templates(template_pixel_values)
-            template_batch = template_pixel_values.shape[0]
-        if template_batch != pixel_values.shape[0]:
-            raise ValueError(
-                f"Batch sizes differ: {pixel_values.shape[0]} search crops but {template_batch} template stacks."
-            )
-
-    def _forward_frame(
-        self,
-        pixel_values: torch.Tensor,
-        template_pixel_values: torch.Tensor | None,
-        template_cache: ODTrackTemplateCache | None,
-        temporal_token: torch.Tensor | None,
-        ce_keep_rate: float | None,
-        score_map_window: torch.Tensor | None,
-        output_attentions: bool,
-        output_hidden_states: bool,
-    ) -> ODTrackOutput:
-        cfg = self.config
-        batch_size = pixel_values.shape[0]
-        num_templates = template_pixel_values.shape[1] if template_cache is None else template_cache.num_templates
-        num_template_tokens = num_templates * cfg.template_feat_size**2
-        num_search = cfg.search_feat_size**2
-
-        if template_cache is None:
-            hidden_states = self.embeddings(pixel_values, template_pixel_values, temporal_token)
-        else:
-            # only [temporal token | search] go through the blocks; the templates come from the cache
-            hidden_states = self.embeddings.embed_search(pixel_values, temporal_token)
-        search_index = torch.arange(num_search, device=hidden_states.device).expand(batch_size, -1)
-        vote_rows = self.ce_vote_rows(num_templates, hidden_states.device) if cfg.use_candidate_elimination else None
-        all_hidden = (hidden_states,) if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        removed_indices = []
-        for index, layer in enumerate(self.encoder.layers):
-            hidden_states, search_index, removed, weights = layer(
-                hidden_states,
-                search_index,
-                num_template_tokens,
-                vote_rows,
-                layer.effective_keep_ratio(ce_keep_rate),
-                output_attentions,
-                None if template_cache is None else (template_cache.keys[index], template_cache.values[index]),
-            )
-            if removed is not None:
-                removed_indices.append(removed)
-            if output_hidden_states:
-                all_hidden += (hidden_states,)
-            if output_attentions:
-                all_attentions += (weights,)
-
-        if template_cache is not None:
-            hidden_states = torch.cat([hidden_states[:, :1], template_cache.hidden_states, hidden_states[:, 1:]], dim=1)
-        hidden_states = self.layernorm(hidden_states)
-        if removed_indices:
-            # eliminated search tokens become zero rows; the kept ones go back to raster order
-            kept = hidden_states[:, 1 + num_template_tokens :]
-            search = kept.new_zeros(batch_size, num_search, kept.shape[-1])
-            search = search.scatter(1, search_index.unsqueeze(-1).expand(-1, -1, kept.shape[-1]), kept)
-            hidden_states = torch.cat([hidden_states[:, : 1 + num_template_tokens], search], dim=1)
-
-        token = hidden_states[:, :1]
-        search = hidden_states[:, -num_search:]  # (B, Nx, C)
-        # every search feature is gated by its raw dot product with the temporal token (reference §1.11)
-        gate = torch.matmul(search, token.transpose(1, 2))  # (B, Nx, 1)
-        side = cfg.search_feat_size
-        features = (search * gate).transpose(1, 2).reshape(batch_size, -1, side, side)
-        score_map, size_map, offset_map = self.head(features)
-        response = None if score_map_window is None else score_map * score_map_window
-        pred_boxes, pred_scores = decode_boxes(score_map, size_map, offset_map, response)
-        return ODTrackOutput(
-            pred_boxes=pred_boxes,
-            pred_scores=pred_scores,
-            score_map=score_map,
-            size_map=size_map,
-            offset_map=offset_map,
-            temporal_token=token.detach(),
-            last_hidden_state=hidden_states,
-            removed_search_indices=tuple(removed_indices) if removed_indices else None,
-            hidden_states=all_hidden,
-            attentions=all_attentions,
-        )
-
-    @can_return_tuple
+    @merge_with_config_defaults
+    @capture_outputs(tie_last_hidden_states=False)
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor,
         template_pixel_values: torch.Tensor | None = None,
         temporal_token: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        ce_keep_rate: float | None = None,
-        score_map_window: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
+        ce_keep_ratios: tuple[float, ...] | list[float] | None = None,
         template_cache: ODTrackTemplateCache | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> ODTrackOutput:
         r"""
-        Args:
-            pixel_values: normalised search crops, ``(B, 3, S, S)`` for one frame or ``(B, N, 3, S, S)`` for
-                a training clip of N consecutive search frames. A clip starts from ``temporal_token``
-                (``None`` = a new sequence) and carries the token from frame to frame inside the call,
-                so clips never share a token.
-            template_pixel_values: normalised reference crops ``(B, T, 3, s, s)``; T may change between calls.
-            temporal_token: ``(B, 1, C)`` the previous frame's ``outputs.temporal_token``, or ``None`` at
-                the start of a sequence.
-            labels: ground-truth boxes ``(x1, y1, x2, y2)`` normalised to the search crop, ``(B, 4)``
-                or ``(B, N, 4)`` for a clip; when given, ``loss`` is computed.
-            ce_keep_rate: overrides the keep ratio of every candidate-elimination block (the training
-                warm-up schedule); ``None`` uses ``config.ce_keep_ratios``.
-            score_map_window: ``(H, W)`` weights multiplied onto the score map to choose the peak (the
-                tracker's Hann window); the returned ``score_map`` stays unweighted.
-            template_cache: instead of ``template_pixel_values`` (separate attention only): the
-                [`ODTrackTemplateCache`] of [`ODTrackModel.encode_templates`] for these templates. The
-                outputs equal those of the uncached call; ``hidden_states`` cannot be returned, as the
-                cache keeps only the templates' last hidden states.
-        """
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        propagate = self.config.propagate_temporal_token
-        if not propagate:  # "w/o Token" ablation: every frame starts from the empty token
-            temporal_token = None
-        if template_cache is not None and output_hidden_states:
-            raise ValueError(
-                "output_hidden_states needs every block's template states, which a template cache does not keep; "
-                "pass template_pixel_values instead."
-            )
-        if pixel_values.ndim == 4:
-            self._check_inputs(pixel_values, template_pixel_values, template_cache)
-            outputs = self._forward_frame(
-                pixel_values,
-                template_pixel_values,
-                template_cache,
-                temporal_token,
-                ce_keep_rate,
-                score_map_window,
-                output_attentions,
-                output_hidden_states,
-            )
-        elif pixel_values.ndim == 5:
-            if output_attentions or output_hidden_states:
-                raise ValueError(
-                    "output_attentions / output_hidden_states are per frame: call the model one search frame "
-                    "at a time (passing temporal_token along) to inspect them."
-                )
-            self._check_inputs(pixel_values[:, 0], template_pixel_values, template_cache)
-            frames = []
-            for index in range(pixel_values.shape[1]):
-                frame = self._forward_frame(
-                    pixel_values[:, index],
-                    template_pixel_values,
-                    template_cache,
-                    temporal_token,
-                    ce_keep_rate,
-                    score_map_window,
-                    False,
-                    False,
-                )
-                temporal_token = frame.temporal_token if propagate else None
-                frames.append(frame)
-            outputs = _stack_frames(frames)
-        else:
-            raise ValueError(
-                "pixel_values must be (B, 3, S, S) for one search frame or (B, N, 3, S, S) for a clip, "
-                f"got shape {tuple(pixel_values.shape)}."
-            )
-        if labels is not None:
-            from .loss_odtrack import ODTrackLoss
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, search_size, search_size)`):
+            Normalised search crops, one frame per sample. A training clip is run one frame at a time, passing
+            `temporal_token` along (see `odtrack_hf.training.forward_clip`).
+        template_pixel_values (`torch.FloatTensor` of shape `(batch_size, num_templates, 3, template_size, template_size)`, *optional*):
+            Normalised reference crops; `num_templates` may change between calls.
+        temporal_token (`torch.FloatTensor` of shape `(batch_size, 1, hidden_size)`, *optional*):
+            The previous frame's `outputs.temporal_token`, or `None` at the start of a sequence (ignored when
+            `config.propagate_temporal_token` is off).
+        labels (`torch.FloatTensor` of shape `(batch_size, 4)`, *optional*):
+            Ground-truth boxes `(x1, y1, x2, y2)` normalised to the search crop; when given, `loss` is computed.
+        ce_keep_ratios (`list[float]`, *optional*):
+            One keep ratio per candidate-elimination block, overriding `config.ce_keep_ratios` (the training
+            warm-up schedule).
+        template_cache ([`ODTrackTemplateCache`], *optional*):
+            Instead of `template_pixel_values` (separate attention only): the cache of
+            [`ODTrackModel.encode_templates`] for these templates. The outputs equal those of the uncached call;
+            `hidden_states` and `attentions` cannot be returned, as the cache keeps only the templates' last
+            hidden states.
 
-            outputs.loss = ODTrackLoss(self.config)(outputs, labels)
+        Keyword arguments other than these and [`~utils.TransformersKwargs`] (`output_attentions`,
+        `output_hidden_states`, ..., passed down to the attention) raise a `TypeError`.
+        """
+        check_forward_kwargs(kwargs, ODTrackModel.forward)
+        cfg = self.config
+        if template_cache is not None and (
+            self._requested("output_hidden_states", kwargs) or self._requested("output_attentions", kwargs)
+        ):
+            raise ValueError(
+                "output_hidden_states and output_attentions need every block's template states, which a template "
+                "cache does not keep; pass template_pixel_values instead."
+            )
+        if (template_pixel_values is None) == (template_cache is None):
+            raise ValueError("Give either template_pixel_values or a template_cache from encode_templates (not both).")
+        if template_cache is not None and cfg.attn_type != "separate":
+            raise ValueError(f"template_cache needs attn_type='separate'; this model has {cfg.attn_type!r}.")
+        check_crops(cfg, pixel_values, template_pixel_values, None if template_cache is None else template_cache.batch_size)
+        if not cfg.propagate_temporal_token:  # "w/o Token" ablation: every frame starts from the empty token
+            temporal_token = None
+
+        batch_size = pixel_values.shape[0]
+        num_templates = template_pixel_values.shape[1] if template_cache is None else template_cache.num_templates
+        num_template_tokens = num_templates * cfg.template_feat_size**2
+        num_search = cfg.search_feat_size**2
+        if template_cache is None:
+            hidden_states = self.embeddings(pixel_values, template_pixel_values, temporal_token)
+        else:
+            # only [temporal token | search] go through the blocks; the templates come from the cache
+            hidden_states = self.embeddings.embed_search(pixel_values, temporal_token)
+        vote_rows = self.ce_vote_rows(num_templates, hidden_states.device) if cfg.use_candidate_elimination else None
+        encoded = self.encoder(
+            hidden_states,
+            num_template_tokens=num_template_tokens,
+            vote_rows=vote_rows,
+            ce_keep_ratios=ce_keep_ratios,
+            template_cache=template_cache,
+            **kwargs,
+        )
+
+        hidden_states = encoded.last_hidden_state
+        if template_cache is not None:
+            hidden_states = torch.cat([hidden_states[:, :1], template_cache.hidden_states, hidden_states[:, 1:]], dim=1)
+        hidden_states = self.layernorm(hidden_states)
+        if encoded.removed_search_indices:
+            # eliminated search tokens become zero rows; the kept ones go back to raster order
+            kept = hidden_states[:, 1 + num_template_tokens :]
+            search_index = encoded.search_indices[-1]
+            search = kept.new_zeros(batch_size, num_search, kept.shape[-1])
+            search = search.scatter(1, search_index.unsqueeze(-1).expand(-1, -1, kept.shape[-1]), kept)
+            hidden_states = torch.cat([hidden_states[:, : 1 + num_template_tokens], search], dim=1)
+
+        token = hidden_states[:, :1]
+        search = hidden_states[:, -num_search:]  # (B, Nx, C)
+        # every search feature is gated by its raw dot product with the temporal token
+        # (docs/official-implementation.md, "Head and box decoding")
+        gate = torch.matmul(search, token.transpose(1, 2))  # (B, Nx, 1)
+        side = cfg.search_feat_size
+        features = (search * gate).transpose(1, 2).reshape(batch_size, -1, side, side)
+        score_map, size_map, offset_map = self.head(features)
+        box_map = decode_box_map(size_map, offset_map)
+        pred_boxes, pred_scores = boxes_at_peak(score_map, box_map)
+        recorded = self._requested("output_attentions", kwargs) or self._requested("output_hidden_states", kwargs)
+        outputs = ODTrackOutput(
+            pred_boxes=pred_boxes,
+            pred_scores=pred_scores,
+            score_map=score_map,
+            size_map=size_map,
+            offset_map=offset_map,
+            box_map=box_map,
+            temporal_token=token.detach(),
+            last_hidden_state=hidden_states,
+            removed_search_indices=encoded.removed_search_indices or None,
+            search_indices=encoded.search_indices if recorded else None,
+        )
+        if labels is not None:
+            outputs.loss = ODTrackLoss(cfg)(outputs, labels)
         return outputs
 
 
-def _stack_frames(frames: list[ODTrackOutput]) -> ODTrackOutput:
-    """Stack per-frame outputs along a new frame axis at dim 1."""
-    stacked = {}
-    for name in ("pred_boxes", "pred_scores", "score_map", "size_map", "offset_map", "temporal_token", "last_hidden_state"):
-        stacked[name] = torch.stack([getattr(frame, name) for frame in frames], dim=1)
-    if frames[0].removed_search_indices is not None:
-        stacked["removed_search_indices"] = tuple(
-            torch.stack(per_layer, dim=1) for per_layer in zip(*(frame.removed_search_indices for frame in frames))
-        )
-    return ODTrackOutput(**stacked)
-
-
-__all__ = ["ODTrackModel", "ODTrackOutput", "ODTrackPreTrainedModel", "ODTrackTemplateCache", "decode_boxes"]
+__all__ = [
+    "ODTrackModel",
+    "ODTrackOutput",
+    "ODTrackPreTrainedModel",
+    "ODTrackTemplateCache",
+    "boxes_at_peak",
+    "check_crops",
+    "decode_box_map",
+]

@@ -1,8 +1,9 @@
 """Export the per-frame ODTrack step to ONNX and check it against the torch model with onnxruntime.
 
-The graph is ``ODTrackModel.forward`` for one search frame in eval mode: search crops, template crops,
-the previous temporal token and the score-map window in; ``score_map``, ``size_map``, ``offset_map``,
-``pred_boxes``, ``pred_scores`` and ``next_temporal_token`` out. The batch axis is dynamic (several
+The graph is ``ODTrackModel.forward`` for one search frame in eval mode: search crops, template crops
+and the previous temporal token in; ``score_map``, ``size_map``, ``offset_map``, ``box_map``,
+``pred_boxes``, ``pred_scores`` and ``next_temporal_token`` out. The tracker's windowed choice of the
+peak is post-processing (``post_process_object_tracking``) and stays outside the graph. The batch axis is dynamic (several
 objects in one run); the template axis is dynamic unless a count is fixed, because the tracker's
 template count grows from 1 to ``tracker_template_number + 1``.
 
@@ -25,7 +26,6 @@ import torch
 from torch import nn
 
 from .configuration_odtrack import ODTrackConfig
-from .image_processing_odtrack import hann_window
 from .modeling_odtrack import ODTrackModel
 from .onnx_model import CONFIG_METADATA_KEY, INPUT_NAMES, ONNX_EXTRA_HINT, OUTPUT_NAMES, ODTrackOnnxModel
 
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18
 DEFAULT_ATOL = 1e-4
-COMPARED = ("score_map", "size_map", "offset_map", "pred_boxes", "pred_scores", "temporal_token")
+COMPARED = ("score_map", "size_map", "offset_map", "box_map", "pred_boxes", "pred_scores", "temporal_token")
 
 
 @dataclass
@@ -61,21 +61,12 @@ class _FrameStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, pixel_values, template_pixel_values, temporal_token, score_map_window):
+    def forward(self, pixel_values, template_pixel_values, temporal_token):
         outputs = self.model(
-            pixel_values=pixel_values,
-            template_pixel_values=template_pixel_values,
-            temporal_token=temporal_token,
-            score_map_window=score_map_window,
+            pixel_values=pixel_values, template_pixel_values=template_pixel_values, temporal_token=temporal_token
         )
-        return (
-            outputs.score_map,
-            outputs.size_map,
-            outputs.offset_map,
-            outputs.pred_boxes,
-            outputs.pred_scores,
-            outputs.temporal_token,
-        )
+        # OUTPUT_NAMES, the last of which ("next_temporal_token") is the model's temporal_token
+        return (*(outputs[name] for name in OUTPUT_NAMES[:-1]), outputs.temporal_token)
 
 
 def _random_inputs(
@@ -134,8 +125,7 @@ def export_onnx(
     config, path = model.config, Path(path)
     # trace with 2 templates or more so that the dynamic template axis is not specialised to 1
     example_templates = num_templates or config.tracker_template_number + 1
-    window = hann_window(config.search_feat_size).float()
-    example = (*_random_inputs(config, 2, example_templates, seed=0), window)
+    example = _random_inputs(config, 2, example_templates, seed=0)
     batch = torch.export.Dim("batch", min=1)
     template_axes = {0: batch} if num_templates else {0: batch, 1: torch.export.Dim("templates", min=1)}
     dynamic_shapes = {"pixel_values": {0: batch}, "template_pixel_values": template_axes, "temporal_token": {0: batch}}
@@ -153,7 +143,7 @@ def export_onnx(
                 opset_version=opset,
                 input_names=list(INPUT_NAMES),
                 output_names=list(OUTPUT_NAMES),
-                dynamic_shapes={**dynamic_shapes, "score_map_window": None},
+                dynamic_shapes=dynamic_shapes,
                 verbose=False,
             )
         program.model.metadata_props[CONFIG_METADATA_KEY] = config.to_json_string(use_diff=False)
@@ -182,7 +172,6 @@ def _compare(model: ODTrackModel, onnx_model: ODTrackOnnxModel, cases: list[tupl
     """Max abs difference of every output between the model and onnxruntime over random inputs, one
     set per ``(batch size, template count, with a previous temporal token)`` case."""
     config = model.config
-    window = hann_window(config.search_feat_size).float()
     differences = dict.fromkeys(COMPARED, 0.0)
     for seed, (batch_size, count, with_token) in enumerate(cases, start=1):
         search, templates, token = _random_inputs(config, batch_size, count, seed)
@@ -190,7 +179,6 @@ def _compare(model: ODTrackModel, onnx_model: ODTrackOnnxModel, cases: list[tupl
             pixel_values=search,
             template_pixel_values=templates,
             temporal_token=token if with_token else None,
-            score_map_window=window,
         )
         expected, actual = model(**inputs), onnx_model(**inputs)
         for name in COMPARED:

@@ -2,7 +2,7 @@
 
 An ONNX file written by :func:`odtrack_hf.onnx_export.export_onnx` (``odtrack export-onnx``) holds one
 tracking step: search crops, template crops and the previous temporal token in; the CENTER-head maps,
-the decoded box and the next temporal token out. Its metadata carries the model configuration, so the
+the box decoded at the raw peak and the next temporal token out. Its metadata carries the model configuration, so the
 file alone is enough to track. [`ODTrackOnnxModel`] answers the calls the tracking session makes on an
 ``ODTrackModel`` (``config``, ``device``, ``dtype``, ``training``, ``model(pixel_values=..., ...)``), so
 ``ODTrackInferenceSession(ODTrackOnnxModel("step.onnx"), processor)`` tracks with onnxruntime.
@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from .configuration_odtrack import ODTrackConfig
-from .modeling_odtrack import ODTrackOutput
+from .modeling_odtrack import ODTrackOutput, check_crops
 
 # The graph's contract, shared with the exporter. The output token has its own name: ONNX value
 # names are unique, so it cannot be called "temporal_token" like the input.
-INPUT_NAMES = ("pixel_values", "template_pixel_values", "temporal_token", "score_map_window")
-OUTPUT_NAMES = ("score_map", "size_map", "offset_map", "pred_boxes", "pred_scores", "next_temporal_token")
+INPUT_NAMES = ("pixel_values", "template_pixel_values", "temporal_token")
+OUTPUT_NAMES = ("score_map", "size_map", "offset_map", "box_map", "pred_boxes", "pred_scores", "next_temporal_token")
 CONFIG_METADATA_KEY = "odtrack_config"
 ONNX_EXTRA_HINT = 'pip install "odtrack-hf[onnx]"'
 
@@ -97,7 +97,6 @@ class ODTrackOnnxModel:
         pixel_values: torch.Tensor,
         template_pixel_values: torch.Tensor,
         temporal_token: torch.Tensor | None = None,
-        score_map_window: torch.Tensor | None = None,
     ) -> ODTrackOutput:
         """One step, with the arguments and outputs of ``ODTrackModel.forward`` for one search frame.
 
@@ -105,54 +104,37 @@ class ODTrackOnnxModel:
             pixel_values: normalised search crops ``(B, 3, S, S)``.
             template_pixel_values: normalised template crops ``(B, T, 3, s, s)``.
             temporal_token: ``(B, 1, C)`` previous token, or ``None`` at the start of a sequence.
-            score_map_window: ``(H, W)`` window for the peak (the tracker's Hann window), or ``None``.
 
         Returns:
             An [`ODTrackOutput`] with ``pred_boxes``, ``pred_scores``, ``score_map``, ``size_map``,
-            ``offset_map`` and ``temporal_token`` (CPU float32 tensors).
+            ``offset_map``, ``box_map`` and ``temporal_token`` (CPU float32 tensors).
 
         Raises:
             ValueError: crops of other sizes than the exported model's, or another template count than
                 a fixed-template graph's.
         """
         self._check_inputs(pixel_values, template_pixel_values)
-        batch_size, side = pixel_values.shape[0], self.config.search_feat_size
-        # the graph always takes a token and a window; these stand-ins give the same result exactly:
-        # the embedding adds the token to the empty token (x + 0 == x), and score * 1 keeps the peak
+        # the graph always takes a token; a zero token gives the same result exactly: the embedding
+        # adds the token to the empty token (x + 0 == x)
         if temporal_token is None:
-            temporal_token = torch.zeros(batch_size, 1, self.config.hidden_size)
-        if score_map_window is None:
-            score_map_window = torch.ones(side, side)
-        values = (pixel_values, template_pixel_values, temporal_token, score_map_window)
+            temporal_token = torch.zeros(pixel_values.shape[0], 1, self.config.hidden_size)
+        values = (pixel_values, template_pixel_values, temporal_token)
         feeds = {name: _to_numpy(value) for name, value in zip(INPUT_NAMES, values)}
         outputs = self.session.run(list(OUTPUT_NAMES), feeds)
         tensors = {name: torch.from_numpy(value) for name, value in zip(OUTPUT_NAMES, outputs)}
         return ODTrackOutput(temporal_token=tensors.pop("next_temporal_token"), **tensors)
 
     def _check_inputs(self, pixel_values: torch.Tensor, template_pixel_values: torch.Tensor) -> None:
-        cfg = self.config
-        if pixel_values.ndim != 4 or pixel_values.shape[1:] != (cfg.num_channels, cfg.search_size, cfg.search_size):
-            raise ValueError(
-                f"{self.path.name} takes search crops of shape (B, 3, {cfg.search_size}, {cfg.search_size}), got "
-                f"{tuple(pixel_values.shape)}; crop with the processor of the exported model."
-            )
-        expected = (cfg.num_channels, cfg.template_size, cfg.template_size)
-        if template_pixel_values.ndim != 5 or template_pixel_values.shape[2:] != expected:
-            raise ValueError(
-                f"{self.path.name} takes template crops of shape (B, T, 3, {cfg.template_size}, {cfg.template_size}), "
-                f"got {tuple(template_pixel_values.shape)}; crop with the processor of the exported model."
-            )
-        if template_pixel_values.shape[0] != pixel_values.shape[0]:
-            raise ValueError(
-                f"Batch sizes differ: {pixel_values.shape[0]} search crops but {template_pixel_values.shape[0]} "
-                "template stacks."
-            )
+        try:
+            check_crops(self.config, pixel_values, template_pixel_values)
+        except ValueError as error:
+            raise ValueError(f"{self.path.name}: {error}") from None
         count = template_pixel_values.shape[1]
         if self.num_templates is not None and count != self.num_templates:
             raise ValueError(
                 f"{self.path.name} was exported for exactly {self.num_templates} templates, got {count}. The tracker "
-                f"uses 1 to tracker_template_number + 1 = {cfg.tracker_template_number + 1} templates as an object's "
-                "memory grows: for tracking, export without --num-templates (a dynamic template axis)."
+                f"uses 1 to tracker_template_number + 1 = {self.config.tracker_template_number + 1} templates as an "
+                "object's memory grows: for tracking, export without --num-templates (a dynamic template axis)."
             )
 
 

@@ -84,19 +84,22 @@ class ObjectTrackingPipeline(Pipeline):
             compile=forward_params.get("compile", False),
             crop_backend=forward_params.get("crop_backend"),
         )
+        frames = (self.preprocess(frame) for frame in _frames(video))
         count = 0
-        for count, frame in enumerate(_frames(video), start=1):
-            model_inputs = self.preprocess(frame, new_boxes=boxes_xywh if count == 1 else None)
-            yield self.postprocess(self.forward(model_inputs, session=session))
+        for count, outputs in enumerate(self._forward(frames, session, boxes_xywh), start=1):
+            yield self.postprocess(outputs)
         if count == 0:
             raise ValueError("The video has no frames; give a non-empty video or list of frames.")
 
-    def preprocess(self, frame: Any, new_boxes: list[list[float]] | None = None) -> dict:
+    def preprocess(self, frame: Any) -> np.ndarray:
         # validated (H, W, 3) uint8 RGB array: a tensor frame would otherwise be moved to the device
-        return {"frame": self.image_processor.process_image(frame), "new_boxes": new_boxes}
+        return self.image_processor.process_image(frame)
 
-    def _forward(self, model_inputs: dict, session: ODTrackInferenceSession) -> ODTrackTrackingOutput:
-        return session.track(model_inputs["frame"], new_boxes=model_inputs["new_boxes"])
+    def _forward(
+        self, frames: Iterable[np.ndarray], session: ODTrackInferenceSession, boxes: list[list[float]]
+    ) -> Iterator[ODTrackTrackingOutput]:
+        """The session's frame loop (the same one ``odtrack track`` runs): ``boxes`` start on the first frame."""
+        return session.propagate(frames, boxes=boxes)
 
     def postprocess(self, outputs: ODTrackTrackingOutput) -> list[dict]:
         corners = box_convert(outputs.boxes, in_fmt="xywh", out_fmt="xyxy").tolist()

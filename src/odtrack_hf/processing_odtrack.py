@@ -63,13 +63,15 @@ class ODTrackProcessor(ProcessorMixin):
         self,
         images: Any = None,
         boxes: Sequence[Sequence[float]] | Sequence[Sequence[Sequence[float]]] | None = None,
-        mode: str = "search",
+        mode: str | None = None,
         **kwargs,
     ) -> BatchFeature:
-        """Crop ``images`` around ``boxes`` (``(x, y, w, h)`` pixels) as ``"template"`` or ``"search"`` regions.
+        """Crop ``images`` around ``boxes`` (``(x, y, w, h)`` pixels) as ``"template"`` or ``"search"`` regions
+        (``mode``, default ``"search"``).
 
         Extra keyword arguments go to the image processor (e.g. ``do_normalize=False`` for uint8 crops).
         """
+        mode = "search" if mode is None else mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
         if images is None or boxes is None:
@@ -90,11 +92,19 @@ class ODTrackProcessor(ProcessorMixin):
         resize_factors: torch.Tensor,
         image_sizes: torch.Tensor,
         clip_margin: int = CLIP_MARGIN,
+        score_map_window: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Map model boxes on search crops back to clipped image boxes ``(x, y, w, h)`` in pixels
-        (see [`ODTrackImageProcessor.post_process_object_tracking`])."""
+        """Map model boxes on search crops back to clipped image boxes ``(x, y, w, h)`` in pixels, the
+        peak re-picked with ``score_map_window`` when given (see
+        [`ODTrackImageProcessor.post_process_object_tracking`])."""
         return self.image_processor.post_process_object_tracking(
-            outputs, target_boxes, resize_factors, image_sizes, output_size=self.search_size, clip_margin=clip_margin
+            outputs,
+            target_boxes,
+            resize_factors,
+            image_sizes,
+            output_size=self.search_size,
+            clip_margin=clip_margin,
+            score_map_window=score_map_window,
         )
 
 

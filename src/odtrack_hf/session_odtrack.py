@@ -2,8 +2,8 @@
 
 The session is a plain object in the style of transformers' ``Sam2VideoInferenceSession``. Each call
 to :meth:`ODTrackInferenceSession.track` takes one frame and runs, for every tracked object, the
-official ODTrack step (reference §3.5): search crop around the previous box, template selection,
-one model forward with the previous temporal token and the Hann window, map-back and clipping, and a
+official ODTrack step (docs/official-implementation.md, "Tracker crops, window and update"): search crop
+around the previous box, template selection, one model forward with the previous temporal token and the Hann window, map-back and clipping, and a
 new template cropped around the new box. Cropping and box geometry are the processor's; the network
 maths is the model's; the session only keeps state and batches objects.
 
@@ -65,7 +65,8 @@ class TemplateMemoryPolicy:
 
     Memory index ``k`` is the template cropped ``k`` frames after the object was added (``k = 0`` is
     the template from the given box). While tracking its ``f``-th frame (``f = 1, 2, ...``) an object
-    uses, as the official ``select_memory_frames`` (reference §3.6) with ``n = template_number``:
+    uses, as the official ``select_memory_frames`` with ``n = template_number`` (docs/official-implementation.md,
+    "Tracker crops, window and update"):
     every stored template while ``f <= n``, afterwards ``{0} ∪ {i * (f // n) + (f // n) // 2 : i < n}``.
 
     ``max_templates=None`` reproduces this exactly. Template ``k`` is still selectable after frame
@@ -186,7 +187,7 @@ class ODTrackInferenceSession:
 
     Per object the session keeps its template memory (uint8 crops), its temporal token, its last box
     and score, and how many frames it has been tracked (the official frame counter). The temporal token is passed from each frame to the next
-    and never reset while the object is tracked (reference §3.8).
+    and never reset while the object is tracked (docs/official-implementation.md, "Temporal token").
 
     ``use_template_cache`` (default: on for ``attn_type="separate"``) makes each object reuse the
     template path of the model between frames with the same template selection; it does not change
@@ -370,11 +371,14 @@ class ODTrackInferenceSession:
                     temporal_token=None if objects[positions[0]].temporal_token is None else torch.cat(
                         [objects[p].temporal_token for p in positions]
                     ),
-                    score_map_window=self.score_map_window,
                     **self._template_inputs(objects, positions, selections),
                 )
             result = self.processor.post_process_object_tracking(
-                outputs, search["target_boxes"][index], search["resize_factors"][index], search["image_sizes"][index]
+                outputs,
+                search["target_boxes"][index],
+                search["resize_factors"][index],
+                search["image_sizes"][index],
+                score_map_window=self.score_map_window,
             )
             for row, position in enumerate(positions):
                 obj = objects[position]

@@ -5,14 +5,18 @@ held in memory. Every failure to read a video becomes a ``ValueError`` whose mes
 and the problem.
 """
 
+import contextlib
 import os
-from fractions import Fraction
+import tempfile
 from collections.abc import Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+
+from .utils import atomic_path, check_writable
 
 # RGB colours, one per object id
 _COLOURS = [(0, 255, 0), (255, 64, 64), (64, 160, 255), (255, 200, 0), (255, 0, 255), (0, 255, 255)]
@@ -30,10 +34,44 @@ def _open(path: Path) -> av.container.InputContainer:
             f"Cannot read video {str(path)!r}: {error.strerror}. "
             "It is not a video FFmpeg can decode, or it is truncated."
         ) from None
-    if not container.streams.video:
+    problem = _not_a_video(container)
+    if problem:
         container.close()
-        raise ValueError(f"{str(path)!r} has no video stream.")
+        raise ValueError(f"{str(path)!r} is not a video: {problem}. Give a video file (mp4, avi, mkv, webm, ...).")
     return container
+
+
+# FFmpeg renders text files (ANSI art, .nfo, .asc, ...) as frames with these demuxers and decoders
+_TEXT_FORMATS = {"tty", "bin", "xbin", "adf", "idf"}
+_TEXT_CODECS = {"ansi", "bintext", "xbin", "idf"}
+
+
+def _not_a_video(container: av.container.InputContainer) -> str | None:
+    """Why an opened file is not a video (None if it is one): no video stream, text rendered as
+    frames, or a single still image (an image demuxer; animated GIF/APNG have demuxers of their own)."""
+    if not container.streams.video:
+        return "it has no video stream"
+    formats = set(container.format.name.split(","))
+    if formats & _TEXT_FORMATS or container.streams.video[0].codec_context.name in _TEXT_CODECS:
+        return "it is a text file, which FFmpeg would only render as text"
+    if formats & {"image2"} or any(name.endswith("_pipe") for name in formats):
+        return "it is a single still image (to track through images, pass a list of frames to the pipeline)"
+    return None
+
+
+def check_video_output(path: str | os.PathLike, option: str = "--output") -> None:
+    """Raise ``ValueError`` now, before tracking, if no video can be written at ``path``: an unwritable
+    place (see :func:`odtrack_hf.utils.check_writable`) or a suffix FFmpeg has no container for."""
+    path = Path(path)
+    check_writable(path, option)
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            av.open(str(Path(folder) / f"probe{path.suffix}"), mode="w").close()
+        except (ValueError, av.error.FFmpegError):
+            raise ValueError(
+                f"{option} {path}: FFmpeg writes no video format with the suffix {path.suffix!r}; use e.g. "
+                f"{option} {path.with_suffix('.mp4')}"
+            ) from None
 
 
 def video_info(path: str | os.PathLike) -> dict:
@@ -81,16 +119,18 @@ def read_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 class VideoWriter:
     """Encode RGB frames to a video file with PyAV (H.264 in yuv420p, MPEG-4 Part 2 if no H.264 encoder).
 
-    The file is written under a temporary name and renamed on a clean :meth:`close`, so a reader
-    never sees a half-written video. yuv420p needs even sides: odd frames get one black row/column.
+    The file is written under a temporary name and renamed when the ``with`` block ends cleanly (see
+    :func:`odtrack_hf.utils.atomic_path`), so a reader, or a run that was killed, never leaves a
+    half-written video under ``path``; on an error the temporary file is deleted. yuv420p needs even
+    sides: odd frames get one black row/column.
 
-    Use as a context manager: ``with VideoWriter(path, fps) as writer: writer.write(frame)``.
+    ``with VideoWriter(path, fps) as writer: writer.write(frame)``
     """
 
     def __init__(self, path: str | os.PathLike, fps: float = 25.0):
         self.path = Path(path)
         self.fps = fps
-        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._files = contextlib.ExitStack()  # holds the temporary file from the first frame on
         self._container = None
         self._stream = None
 
@@ -98,7 +138,13 @@ class VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        self.close(discard=exc_type is not None)
+        if self._container is not None:
+            if exc_type is None:
+                for packet in self._stream.encode():  # flush the encoder
+                    self._container.mux(packet)
+            self._container.close()
+            self._container = None
+        self._files.__exit__(exc_type, exc, traceback)  # rename into place, or delete on an error
 
     def write(self, frame: np.ndarray) -> None:
         """Append one ``(H, W, 3)`` uint8 RGB frame."""
@@ -110,23 +156,9 @@ class VideoWriter:
         for packet in self._stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
             self._container.mux(packet)
 
-    def close(self, discard: bool = False) -> None:
-        """Flush and move the video into place (or delete it with ``discard=True``)."""
-        if self._container is None:
-            return
-        if not discard:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-        self._container.close()
-        self._container = None
-        if discard:
-            self._partial.unlink(missing_ok=True)
-        else:
-            os.replace(self._partial, self.path)
-
     def _start(self, width: int, height: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self._partial), mode="w")  # container from the suffix
+        partial = self._files.enter_context(atomic_path(self.path))
+        self._container = av.open(str(partial), mode="w")  # container from the suffix
         codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
         self._stream = self._container.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001))
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
@@ -156,4 +188,4 @@ def draw_tracks(
     return canvas
 
 
-__all__ = ["VideoWriter", "draw_tracks", "read_video_frames", "video_info"]
+__all__ = ["VideoWriter", "check_video_output", "draw_tracks", "read_video_frames", "video_info"]

@@ -23,13 +23,14 @@ from pathlib import Path
 import cv2
 import gradio as gr
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .cli_common import CommandError, load_tracker, write_results
+from .cli_common import load_tracker, write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
 from .image_processing_odtrack import check_box
-from .session_odtrack import ODTrackInferenceSession
+from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
 from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -178,17 +179,16 @@ def track(
     stop: threading.Event | None = None,
     device: str | None = None,
     max_templates: int | None = None,
-    dtype: str = "float32",
+    dtype: str | None = None,
 ) -> Iterator[TrackingUpdate]:
     """Track the targets through ``video``, yielding a :class:`TrackingUpdate` after every frame.
 
     The last update (``done=True``) holds the annotated video and one GOT-10k box file per object, written
     to ``output_dir``, and each object's score per frame. ``max_frames`` (0 or ``None``: all) bounds the
-    frames tracked; setting ``stop`` ends the run after the current frame with the results so far. The video,
-    the targets and the model are checked before the first frame is tracked: problems raise ``gr.Error``.
+    frames tracked; setting ``stop`` ends the run after the current frame with the results so far. ``dtype``
+    names the compute dtype (default: the session's automatic choice, as ``odtrack track``). The video, the
+    targets and the model are checked before the first frame is tracked: problems raise ``gr.Error``.
     """
-    import torch
-
     if not video:
         raise gr.Error("Upload a video or pick a packaged clip first.", print_exception=False)
     try:
@@ -205,16 +205,15 @@ def track(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         tracking_model, processor = _tracker((model or "").strip() or None, device)
-    except CommandError as error:
+    except (ValueError, OSError) as error:  # the loader's one-line errors (FileNotFoundError included)
         message = str(error)
         raise gr.Error(
             f"{message[:1].upper()}{message[1:]}. Leave the model empty for the shipped default, or give a folder "
             "or Hub id of a converted ODTrack checkpoint.",
             print_exception=False,
         ) from None
-    session = ODTrackInferenceSession(
-        tracking_model, processor, max_templates=max_templates, dtype=getattr(torch, dtype)
-    )
+    compute_dtype = getattr(torch, dtype) if dtype else default_inference_dtype(tracking_model)
+    session = ODTrackInferenceSession(tracking_model, processor, max_templates=max_templates, dtype=compute_dtype)
 
     output_dir = Path(output_dir)
     stem = Path(video).stem
@@ -274,7 +273,7 @@ def build_demo(
     model: str | None = None,
     device: str | None = None,
     max_templates: int | None = None,
-    dtype: str = "float32",
+    dtype: str | None = None,
 ) -> gr.Blocks:
     """The Gradio page. ``model`` pre-fills the model box (default: the shipped model); ``device``,
     ``max_templates`` and ``dtype`` apply to every run (as in ``odtrack track``)."""

@@ -1,4 +1,5 @@
-"""Box jitter, crop-coordinate labels and photometric augmentation of ODTrack training (reference §4.3).
+"""Box jitter, crop-coordinate labels and photometric augmentation of ODTrack training
+(docs/official-implementation.md, "Training clips and losses").
 
 Pure functions: every random draw comes from the ``numpy`` generator passed in, so a sample is a
 function of its generator alone (see [`CausalClipSampler.generator`]).

@@ -1,4 +1,5 @@
-"""Training clips as model inputs: crops, labels in crop coordinates, and batches (reference §4.3).
+"""Training clips as model inputs: crops, labels in crop coordinates, and batches
+(docs/official-implementation.md, "Training clips and losses").
 
 [`TrackingClipDataset`] turns sample index ``i`` into one clip: the [`CausalClipSampler`] picks the
 frames, each frame is cropped around its jittered box with the project's one crop function

@@ -1,4 +1,5 @@
-"""The causal clip sampler of ODTrack training (official ``TrackingSampler``, mode ``causal``; reference §4.2).
+"""The causal clip sampler of ODTrack training (official ``TrackingSampler``, mode ``causal``;
+docs/official-implementation.md, "Training clips and losses").
 
 A training sample is a *clip*: ``T`` reference (template) frames and ``N`` search frames of one sequence,
 every search frame strictly after every template. [`CausalClipSampler`] draws clips the way the official
@@ -54,7 +55,8 @@ def choose_visible(
 
 
 class CausalClipSampler(torch.utils.data.Sampler[int]):
-    r"""Draws ODTrack training clips from several datasets (official causal sampling, reference §4.2).
+    r"""Draws ODTrack training clips from several datasets (official causal sampling,
+    docs/official-implementation.md, "Training clips and losses").
 
     Per clip:
 

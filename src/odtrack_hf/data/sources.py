@@ -1,4 +1,5 @@
-"""Readers of tracking datasets in their official folder layouts (reference §4.1, §6.3).
+"""Readers of tracking datasets in their official folder layouts (docs/official-implementation.md, "Training
+clips and losses" and "Evaluation").
 
 Every reader is a [`SequenceSource`]: a random-access collection of [`Sequence`] objects whose
 annotations are read from disk when a sequence is accessed, and whose frames stay file paths until

@@ -3,12 +3,11 @@
 The tracker runs as usual (one :class:`~odtrack_hf.ODTrackInferenceSession` step per frame). On the frames asked
 for, the model is called with ``output_attentions=True`` and the temporal token's attention row of one block is
 taken, averaged over heads, and its search columns are put back on the search grid. With candidate elimination,
-blocks after an eliminating block see fewer search tokens, in score order: each column is mapped back to its
-raster position, and eliminated positions are NaN (they take no part in that block).
+blocks after an eliminating block see fewer search tokens, in score order: the model's ``search_indices`` output
+names the raster position of each column, and eliminated positions are NaN (they take no part in that block).
 
-The model output carries the attentions but not the raster index of each search column, so
-:func:`record_attentions` reads it from the input of each block with a forward pre-hook; nothing in the session or
-the model changes.
+The session makes the model call; :func:`record_outputs` asks it for the attentions and keeps its outputs, and the
+session is told not to use its template cache (which keeps no per-block template states, hence no attentions).
 """
 
 from __future__ import annotations
@@ -26,44 +25,24 @@ import torch
 from ..session_odtrack import ODTrackInferenceSession
 
 if TYPE_CHECKING:
-    from ..modeling_odtrack import ODTrackModel
+    from ..modeling_odtrack import ODTrackModel, ODTrackOutput
     from ..processing_odtrack import ODTrackProcessor
 
 
-@dataclass
-class StepAttentions:
-    """What one model call saw.
-
-    Attributes:
-        attentions: per block ``(B, heads, L_i, L_i)`` (separate attention: ``(B, heads, 1, L)``).
-        search_indices: per block ``(B, n_i)`` raster index of each search column of ``attentions[i]`` (the last
-            ``n_i`` columns).
-    """
-
-    attentions: tuple[torch.Tensor, ...]
-    search_indices: tuple[torch.Tensor, ...]
-
-
 @contextmanager
-def record_attentions(model: ODTrackModel) -> Iterator[list[StepAttentions]]:
-    """While active, every forward of ``model`` computes attentions and appends a :class:`StepAttentions`."""
-    calls: list[StepAttentions] = []
-    search_indices: list[torch.Tensor] = []
+def record_outputs(model: ODTrackModel) -> Iterator[list[ODTrackOutput]]:
+    """While active, every forward of ``model`` returns its attentions and its output is appended to the list."""
+    calls: list[ODTrackOutput] = []
 
     def ask_for_attentions(module, args, kwargs):
-        search_indices.clear()
         return args, {**kwargs, "output_attentions": True}
 
-    def keep_search_index(module, args, kwargs):
-        search_indices.append(args[1] if len(args) > 1 else kwargs["search_index"])
-
     def keep_outputs(module, args, outputs):
-        calls.append(StepAttentions(tuple(outputs.attentions), tuple(search_indices)))
+        calls.append(outputs)
 
     handles = [
         model.register_forward_pre_hook(ask_for_attentions, with_kwargs=True),
         model.register_forward_hook(keep_outputs),
-        *(layer.register_forward_pre_hook(keep_search_index, with_kwargs=True) for layer in model.encoder.layers),
     ]
     try:
         yield calls
@@ -76,9 +55,9 @@ def temporal_token_attention(attention: torch.Tensor, search_index: torch.Tensor
     """The temporal token's attention to each search position, averaged over heads.
 
     Args:
-        attention: ``(B, heads, L, L)`` or ``(B, heads, 1, L)`` probabilities of one block; the token is row 0 and
-            the search tokens are the last ``n`` columns.
-        search_index: ``(B, n)`` raster index of each of those columns.
+        attention: ``(B, heads, L, L)`` probabilities of one block (``outputs.attentions[i]``); the token is row 0
+            and the search tokens are the last ``n`` columns.
+        search_index: ``(B, n)`` raster index of each of those columns (``outputs.search_indices[i]``).
         grid_size: side of the search token grid.
 
     Returns:
@@ -141,6 +120,7 @@ def track_attention_maps(
     if not -num_layers <= layer < num_layers:
         raise ValueError(f"--layer {layer} does not exist: the model has {num_layers} blocks (0..{num_layers - 1}).")
     session = ODTrackInferenceSession(model, processor, max_templates=max_templates)
+    session.use_template_cache = False  # the crops every frame: attentions need every block's template states
     maps, current = [], box
     last_index = -1
     for index, frame in enumerate(frames):
@@ -149,11 +129,11 @@ def track_attention_maps(
             current = session.track(frame, [box] if index == 0 else None).boxes[0].tolist()
         else:
             crop = processor(images=frame, boxes=[current], mode="search", do_rescale=False, do_normalize=False)
-            with record_attentions(model) as calls:
+            with record_outputs(model) as calls:
                 current = session.track(frame).boxes[0].tolist()
-            step = calls[-1]
+            outputs, block = calls[-1], layer % num_layers  # search_indices has one entry more than the blocks
             grid = temporal_token_attention(
-                step.attentions[layer], step.search_indices[layer], model.config.search_feat_size
+                outputs.attentions[block], outputs.search_indices[block], model.config.search_feat_size
             )
             image = crop["pixel_values"][0].permute(1, 2, 0).to(torch.uint8).numpy()
             maps.append(AttentionMap(index, image, grid[0].cpu().numpy(), current))

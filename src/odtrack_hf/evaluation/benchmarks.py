@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..utils import write_atomic
 from .metrics import read_results
 
 if TYPE_CHECKING:
@@ -123,17 +124,6 @@ def sequence_attributes(sequence: TrackingSequence, attributes_dir: Path | None)
 
 
 # --- result files --------------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path`` and rename it, so that a crash leaves no half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    if isinstance(data, bytes):
-        partial.write_bytes(data)
-    else:
-        partial.write_text(data)
-    os.replace(partial, path)
 
 
 def _box_lines(boxes: np.ndarray, separator: str) -> str:

@@ -1,7 +1,7 @@
 """Parameters, FLOPs and speed of the ODTrack model step, like the paper's Table 1.
 
-The official ``tracking/profile_model.py`` (reference §7) profiles a randomly initialised network left in train
-mode (BatchNorm on batch statistics, DropPath active) with 3 templates. Here the model is in eval mode and gets
+The official ``tracking/profile_model.py`` (docs/official-implementation.md, "Evaluation") profiles a randomly
+initialised network left in train mode (BatchNorm on batch statistics, DropPath active) with 3 templates. Here the model is in eval mode and gets
 ``tracker_template_number + 1`` templates, as the tracker uses from frame ``2 * tracker_template_number`` on, with
 candidate elimination at the configured keep ratios and the temporal token carried from step to step.
 

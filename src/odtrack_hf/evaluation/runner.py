@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..session_odtrack import ODTrackInferenceSession
+from ..utils import resolve_device, write_atomic
 from .benchmarks import (
     ATTRIBUTES_FILE,
     METRICS_FILE,
@@ -41,7 +42,6 @@ from .benchmarks import (
     read_times,
     read_tracker_folder,
     sequence_attributes,
-    write_atomic,
     write_got10k_submission,
     write_sequence_results,
     write_trackingnet_submission,
@@ -155,7 +155,7 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
     compare_folders(config.compare)  # a wrong path fails now, not after tracking
     finished = finished_sequences(source, output_dir)
     pending = [index for index, done in enumerate(finished) if not done]
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     # PartialState rather than Accelerator: nothing is prepared, only the sequences are split
     state = PartialState(cpu=device == "cpu")
     tracked = []
@@ -179,14 +179,6 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
         return None
     summary = finalize(config, source)
     return {**summary, "tracked": len(tracked), "skipped": len(finished) - len(pending)}
-
-
-def _resolve_device(device: str | None) -> str:
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine; use --device cpu.")
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # --- scoring -------------------------------------------------------------------------------------
@@ -372,7 +364,7 @@ def evaluate_benchmark(config: EvalConfig) -> dict[str, Any] | None:
     compare_folders(config.compare)
     finished = finished_sequences(open_dataset(config.dataset, config.root, config.split), Path(config.output_dir))
     env = dict(os.environ)
-    if _resolve_device(config.device) == "cpu":
+    if resolve_device(config.device) == "cpu":
         env["ACCELERATE_USE_CPU"] = "1"
         # one share of the cores per process (torchrun would pin each to one thread)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // config.num_processes)))

@@ -1,7 +1,16 @@
 """Training of ODTrack: configuration, optimiser and schedules, and the Accelerate loop."""
 
 from .arguments import DatasetSpec, TrainingConfig
-from .loop import JSONLTracker, TrainingResult, TrainingState, build_model, list_checkpoints, read_log, train
+from .loop import (
+    JSONLTracker,
+    TrainingResult,
+    TrainingState,
+    build_model,
+    forward_clip,
+    list_checkpoints,
+    read_log,
+    train,
+)
 from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_rate, parameter_groups
 
 __all__ = [
@@ -15,6 +24,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "ce_keep_rate",
+    "forward_clip",
     "list_checkpoints",
     "parameter_groups",
     "read_log",

