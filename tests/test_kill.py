@@ -13,7 +13,7 @@ from eval_helpers import TINY_SEQUENCES
 from tracking_helpers import fixture_clip, write_video
 
 from odtrack_hf.cli import main
-from odtrack_hf.data.synthetic import generate_split
+from odtrack_hf.data.generation import generate_split
 from odtrack_hf.evaluation.metrics import read_results
 
 
