@@ -189,6 +189,8 @@ def test_fixed_template_count_is_refused_for_tracking(capsys, tmp_path, concat_d
 
 
 def test_processor_with_other_crop_sizes_is_refused(capsys, tmp_path, concat_dir, video):
+    # a model folder (an ODTrack config) whose processor crops at other sizes
+    tiny_config().save_pretrained(tmp_path / "other")
     ODTrackProcessor(search_size=128, template_size=32).save_pretrained(tmp_path / "other")
     err = one_line_error(capsys, "track", video, "--box", "20,30,24,24", "--onnx", concat_dir / "step.onnx",
                          "--model", tmp_path / "other", "--results", tmp_path / "b.txt")  # fmt: skip

@@ -15,13 +15,14 @@ HEAD = [C, 16, 8, 4, 2]  # CENTER-head channels (head_channels=16, halved three 
 
 
 def hand_count_parameters() -> dict[str, int]:
-    tables = {"token": C, "token_position": C, "template": 4 * C, "search": 16 * C, "pretrain": 17 * C}
+    # the frozen pre-training position table is a buffer, not a parameter
+    tables = {"token": C, "token_position": C, "template": 4 * C, "search": 16 * C}
     patch = 3 * 16 * 16 * C + C
     block = 2 * 2 * C + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C)
     convs = sum(c_in * c_out * 9 + c_out + 2 * c_out for c_in, c_out in itertools.pairwise(HEAD))  # conv + BN affine
     head = sum(convs + HEAD[-1] * out + out for out in (1, 2, 2))  # score, offset, size branches
     total = sum(tables.values()) + patch + 2 * block + 2 * C + head
-    return {"total": total, "trainable": total - tables["pretrain"], "leaf": total - sum(tables.values())}
+    return {"total": total, "trainable": total, "leaf": total - sum(tables.values())}
 
 
 def hand_count_flops(templates: int) -> dict[str, int]:
