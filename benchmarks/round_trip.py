@@ -8,8 +8,8 @@ at least half of the target's own displacement (start box to the hand-marked ``e
 that stays put on a moving target does not pass. Targets that move less than 10 px are reported but not
 counted: a still box would pass them.
 
-Trackers: the shipped model with its temporal token carried from frame to frame and with a fresh token on
-every frame, and OpenCV CSRT, KCF and MIL (contrib build, see ``opencv_baselines.py``).
+Trackers: ODTrack (the shipped model, or ``--model DIR``) with its temporal token carried from frame to
+frame and with a fresh token on every frame, and OpenCV CSRT, KCF and MIL (contrib build, see ``opencv_baselines.py``).
 
     python benchmarks/round_trip.py --bbb cache/moviepy/moviepy_10_minutes/resources/bbb.mp4 --threads 1
 
@@ -61,10 +61,10 @@ def centre(box: list[float]) -> np.ndarray:
     return np.array([x + w / 2, y + h / 2])
 
 
-def shipped_tracker(carry_token: bool) -> Callable[[list[np.ndarray], list[float]], list[list[float]]]:
-    model = ODTrackModel.from_pretrained(DEFAULT_MODEL_DIR).eval()
+def odtrack_tracker(model_dir: Path, carry_token: bool) -> Callable[[list[np.ndarray], list[float]], list[list[float]]]:
+    model = ODTrackModel.from_pretrained(model_dir).eval()
     model.config.propagate_temporal_token = carry_token
-    processor = ODTrackProcessor.from_pretrained(DEFAULT_MODEL_DIR)
+    processor = ODTrackProcessor.from_pretrained(model_dir)
 
     def track(frames: list[np.ndarray], box: list[float]) -> list[list[float]]:
         session = ODTrackInferenceSession(model, processor, dtype=torch.float32)
@@ -98,13 +98,14 @@ def main() -> None:
     parser.add_argument("--bbb", type=Path, help="bbb.mp4 of moviepy's source distribution")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", help="names of the targets to run (default: all)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: the shipped model)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     spec = json.loads(TARGETS.read_text())
     trackers = {
-        "shipped, token carried": shipped_tracker(True),
-        "shipped, fresh token": shipped_tracker(False),
+        "ODTrack, token carried": odtrack_tracker(args.model, True),
+        "ODTrack, fresh token": odtrack_tracker(args.model, False),
         **{name: opencv_tracker(name) for name in TRACKERS},
     }
     passes = dict.fromkeys(trackers, 0)

@@ -45,11 +45,11 @@ RABBIT = [305.0, 175.0, 310.0, 475.0]
 RUNS = {"carried": ("token carried", True), "fresh": ("fresh token every frame", False)}
 
 
-def track_areas(video: Path, start: int, count: int, carry_token: bool) -> np.ndarray:
+def track_areas(model_dir: Path, video: Path, start: int, count: int, carry_token: bool) -> np.ndarray:
     """Box area (px²) on each of ``count`` frames from ``start``, the first being the marked box."""
-    model = ODTrackModel.from_pretrained(DEFAULT_MODEL_DIR).eval()
+    model = ODTrackModel.from_pretrained(model_dir).eval()
     model.config.propagate_temporal_token = carry_token
-    session = ODTrackInferenceSession(model, ODTrackProcessor.from_pretrained(DEFAULT_MODEL_DIR))
+    session = ODTrackInferenceSession(model, ODTrackProcessor.from_pretrained(model_dir))
     frames = itertools.islice(read_video_frames(video), start, start + count)
     areas = []
     with torch.inference_mode():
@@ -69,6 +69,7 @@ def main() -> None:
         "--runs", nargs="+", choices=list(RUNS), default=["carried"], help="token carried and/or fresh every frame"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: the shipped model)")
     args = parser.parse_args()
     if not args.video.is_file():
         parser.error(f"{args.video} does not exist; fetch bbb.mp4 from moviepy's sdist as this script's help shows.")
@@ -77,7 +78,7 @@ def main() -> None:
         parser.error(f"{args.video} is not the 1280x720 Big Buck Bunny of moviepy 2.2.1 (got {info}).")
     torch.set_num_threads(args.threads)
 
-    areas = {RUNS[run][0]: track_areas(args.video, START_FRAME, args.frames, RUNS[run][1]) for run in args.runs}
+    areas = {RUNS[run][0]: track_areas(args.model, args.video, START_FRAME, args.frames, RUNS[run][1]) for run in args.runs}
     frame_area = info["width"] * info["height"]
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,7 @@ def main() -> None:
     axis.set_yscale("log")
     axis.set_xlabel("frame of bbb.mp4")
     axis.set_ylabel("box area / initial area")
-    axis.set_title(f"Shipped model on Big Buck Bunny, frames {START_FRAME}-{START_FRAME + args.frames - 1}")
+    axis.set_title(f"{args.model.name} on Big Buck Bunny, frames {START_FRAME}-{START_FRAME + args.frames - 1}")
     axis.legend()
     figure.tight_layout()
     figure.savefig(args.out / "areas.png.tmp.png", dpi=100)
