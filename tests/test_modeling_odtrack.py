@@ -399,3 +399,27 @@ def test_without_token_propagation_every_frame_starts_fresh(tiny_inputs):
     with torch.no_grad():  # with propagation the second frame differs
         carried = forward_clip(_model(), clip, templates)
     assert (carried.temporal_token[:, 1] - carried.temporal_token[:, 0]).abs().max() > 1e-4
+
+
+def test_forward_clip_runs_the_separate_template_path_once_with_the_same_outputs_and_gradients(tiny_inputs):
+    """With separate attention forward_clip encodes the templates once per clip: the same outputs and
+    gradients as running the template path with every frame."""
+    search, templates = tiny_inputs
+    clip = torch.stack([search, search.flip(-1), search.flip(-2)], dim=1)
+    model = _model(attn_type="separate", ce_layers=[], ce_keep_ratios=[])
+    clip_outputs = forward_clip(model, clip, templates)
+    clip_outputs.pred_boxes.sum().backward()
+    shared = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    frames, token = [], None
+    for index in range(clip.shape[1]):
+        frame = model(clip[:, index], templates, temporal_token=token)
+        token = frame.temporal_token
+        frames.append(frame.pred_boxes)
+    per_frame = torch.stack(frames, dim=1)
+    per_frame.sum().backward()
+    torch.testing.assert_close(clip_outputs.pred_boxes, per_frame, atol=1e-6, rtol=1e-5)
+    assert "embeddings.template_position_embeddings" in shared  # the template path gets gradients
+    for name, parameter in model.named_parameters():
+        if parameter.grad is not None:
+            torch.testing.assert_close(shared[name], parameter.grad, atol=1e-6, rtol=1e-4, msg=name)

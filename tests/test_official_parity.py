@@ -78,7 +78,14 @@ def test_model_outputs_match_official(directory, attn_implementation):
             frame = model(search[:, i], templates, temporal_token=token)
             _check_frame(frame, outputs, f"seq.frame{i}")
             for name in CLIP_OUTPUTS:
-                assert torch.equal(getattr(clip, name)[:, i], getattr(frame, name)), f"clip {name} frame {i}"
+                if model.config.attn_type == "separate":
+                    # the training loop runs the template path once per clip: the same sums in another
+                    # order, so equal to float32 rounding rather than bit for bit
+                    torch.testing.assert_close(
+                        getattr(clip, name)[:, i], getattr(frame, name), atol=1e-5, rtol=1e-5, msg=f"clip {name} frame {i}"
+                    )
+                else:
+                    assert torch.equal(getattr(clip, name)[:, i], getattr(frame, name)), f"clip {name} frame {i}"
             token = frame.temporal_token
 
         # cont: a second call continuing from the last token of seq

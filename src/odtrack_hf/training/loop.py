@@ -24,7 +24,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.tracking import GeneralTracker, on_main_process
-from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set_seed
+from accelerate.utils import ProjectConfiguration, extract_model_from_parallel, is_tensorboard_available, set_seed
 from tqdm.auto import tqdm
 
 from ..configuration_odtrack import odtrack_preset
@@ -71,14 +71,16 @@ def forward_clip(
         An [`ODTrackOutput`] whose ``CLIP_OUTPUTS`` have a frame axis at dim 1 (``pred_boxes``
         ``(B, N, 4)``, ``score_map`` ``(B, N, 1, H, W)``, ...), as [`ODTrackLoss`] takes them.
     """
+    # with separate attention the template tokens never see the search frame, so their path runs once
+    # per clip and the frames share it (the gradients of the N frames add up in the one template path)
+    unwrapped = extract_model_from_parallel(model)
+    if unwrapped.config.attn_type == "separate":
+        templates = {"template_cache": unwrapped.encode_templates(template_pixel_values)}
+    else:
+        templates = {"template_pixel_values": template_pixel_values}
     frames, token = [], None
     for index in range(pixel_values.shape[1]):
-        frame = model(
-            pixel_values=pixel_values[:, index],
-            template_pixel_values=template_pixel_values,
-            temporal_token=token,
-            ce_keep_ratios=ce_keep_ratios,
-        )
+        frame = model(pixel_values=pixel_values[:, index], temporal_token=token, ce_keep_ratios=ce_keep_ratios, **templates)
         token = frame.temporal_token
         frames.append(frame)
     return ODTrackOutput(**{name: torch.stack([getattr(frame, name) for frame in frames], dim=1) for name in CLIP_OUTPUTS})
