@@ -27,9 +27,10 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .cli_common import load_tracker, write_results
+from .cli_common import write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
 from .image_processing_odtrack import check_box
+from .model_loading import load_tracker
 from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
 from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..model_loading import load_tracker
 from ..session_odtrack import ODTrackInferenceSession
 from ..utils import resolve_device, write_atomic
 from .benchmarks import (
@@ -162,8 +163,6 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
     with state.split_between_processes(pending) as mine:
         if mine:
             import torch
-
-            from ..cli_common import load_tracker
 
             dtype = getattr(torch, config.dtype)
             model, processor = load_tracker(config.model, "cpu" if device == "cpu" else str(state.device))
@@ -403,11 +402,9 @@ def format_summary(summary: Mapping[str, Any], output_dir: str | os.PathLike) ->
 def _main(argv: list[str]) -> int:
     """Entry point of each process that :func:`evaluate_benchmark` starts (``-m odtrack_hf.evaluation.runner
     CONFIG_JSON``); the launching process prints the summary."""
-    from ..cli_common import CommandError
-
     try:
         run_benchmark(EvalConfig(**json.loads(argv[0])))
-    except (CommandError, ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:
         print(f"odtrack eval: error: {error}", file=sys.stderr)
         return 2
     return 0

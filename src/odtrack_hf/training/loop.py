@@ -160,7 +160,7 @@ def build_model(config: TrainingConfig) -> ODTrackModel:
     """The model to train: ``model_name_or_path``, else the preset with MAE backbone weights
     (``mae_checkpoint``), else the preset with random weights; ``model_config`` overrides config fields."""
     if config.model_name_or_path:
-        from ..utils import load_pretrained
+        from ..model_loading import load_pretrained
 
         return load_pretrained(
             lambda source: ODTrackModel.from_pretrained(source, **config.model_config), config.model_name_or_path
