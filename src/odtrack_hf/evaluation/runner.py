@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,15 +114,19 @@ def track_sequence(
     if not (np.isfinite(first).all() and first[2] > 0 and first[3] > 0):
         raise ValueError(f"sequence {sequence.name!r}: the first box {first.tolist()} is not a valid x,y,w,h box.")
     session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=dtype)
+    read_at: list[float] = []
+
+    def frames() -> Iterator[Any]:
+        for index in range(len(sequence)):
+            frame = sequence.load_frame(index)
+            read_at.append(time.perf_counter())  # a step's clock starts once its frame is read
+            yield frame
+
     boxes, times = [], []
     start = time.perf_counter()
-    for index in range(len(sequence)):
-        frame = sequence.load_frame(index)
-        tic = time.perf_counter()
-        result = session.track(frame, [first.tolist()] if index == 0 else None)
-        box = result.boxes[0].tolist()  # on the CPU: the step is finished when the clock stops
-        times.append(time.perf_counter() - tic)
-        boxes.append(box)
+    for result in session.propagate(frames(), [first.tolist()]):
+        boxes.append(result.boxes[0].tolist())  # on the CPU: the step is finished when the clock stops
+        times.append(time.perf_counter() - read_at[-1])
     return np.asarray(boxes, dtype=np.float64), np.asarray(times), time.perf_counter() - start
 
 
