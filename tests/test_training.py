@@ -124,7 +124,7 @@ def run_worker(tmp_path: Path, values: dict, *args: str, processes: int = 1) -> 
     env = dict(SUBPROCESS_ENV)
     if processes > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-        env["ACCELERATE_USE_CPU"] = "1"  # gloo on CPU (hf-conventions §6)
+        env["ACCELERATE_USE_CPU"] = "1"  # Accelerate on the CPU: the gloo backend
     return subprocess.run(
         [*launcher, __file__, str(config), *args], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
