@@ -74,10 +74,8 @@ def heldout_report(model_path: str, root: str, limit: int | None) -> None:
         first = sequence.boxes[0].tolist()
         for label, dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
             session = ODTrackInferenceSession(model, processor, dtype=dtype)
-            tracks[label][name] = np.stack(
-                [session.track(sequence.load_frame(i), [first] if i == 0 else None).boxes[0].numpy()
-                 for i in range(len(sequence))]
-            )  # fmt: skip
+            outputs = session.propagate((sequence.load_frame(i) for i in range(len(sequence))), [first])
+            tracks[label][name] = np.stack([output.boxes[0].numpy() for output in outputs])
     agreement = np.concatenate([iou(tracks["fp32"][n][1:], tracks["bf16 autocast"][n][1:]) for n in names])
     untrained = getattr(model.config, "is_untrained_placeholder", False)
     print(f"{root}: {len(names)} sequences, model {model_path}"

@@ -69,7 +69,7 @@ def odtrack_tracker(model_dir: Path, carry_token: bool) -> Callable[[list[np.nda
     def track(frames: list[np.ndarray], box: list[float]) -> list[list[float]]:
         session = ODTrackInferenceSession(model, processor, dtype=torch.float32)
         with torch.inference_mode():
-            return [session.track(f, new_boxes=[box] if i == 0 else None).boxes[0].tolist() for i, f in enumerate(frames)]
+            return [output.boxes[0].tolist() for output in session.propagate(frames, [box])]
 
     return track
 

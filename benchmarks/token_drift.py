@@ -53,8 +53,8 @@ def track_areas(model_dir: Path, video: Path, start: int, count: int, carry_toke
     frames = itertools.islice(read_video_frames(video), start, start + count)
     areas = []
     with torch.inference_mode():
-        for index, frame in enumerate(tqdm(frames, total=count, mininterval=30, desc=f"token carried={carry_token}")):
-            output = session.track(frame, new_boxes=[RABBIT] if index == 0 else None)
+        frames = tqdm(frames, total=count, mininterval=30, desc=f"token carried={carry_token}")
+        for output in session.propagate(frames, [RABBIT]):
             _, _, w, h = output.boxes[0].tolist()
             areas.append(w * h)
     return np.asarray(areas)

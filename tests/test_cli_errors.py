@@ -8,7 +8,7 @@ from tracking_helpers import fixture_clip, save_fixture_tracker, write_video
 from transformers import ViTConfig, ViTImageProcessor, ViTModel
 
 from odtrack_hf.cli import main
-from odtrack_hf.utils import load_pretrained
+from odtrack_hf.model_loading import load_pretrained
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +81,9 @@ def test_the_python_api_raises_the_same_errors(models):
     ],
 )
 def test_an_unwritable_output_fails_before_tracking(capsys, tmp_path, monkeypatch, video, option, target, message):
-    import odtrack_hf.cli_common
-
     def never(*args):
         raise AssertionError("the model was loaded before the outputs were checked")
 
-    monkeypatch.setattr(odtrack_hf.cli_common, "load_tracker", never)
     monkeypatch.setattr("odtrack_hf.cli.load_tracker", never)
     (tmp_path / "blocker").write_text("a file, so nothing can be created under it")
     (tmp_path / "folder").mkdir()

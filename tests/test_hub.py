@@ -27,7 +27,7 @@ from odtrack_hf import ODTrackModel, ODTrackProcessor
 
 REPO_ID = "acme/odtrack-tiny"
 PIPELINE_REPO_ID = "acme/odtrack-tiny-pipeline"
-MODEL_FILES = {"config.json", "model.safetensors", "configuration_odtrack.py", "modeling_odtrack.py"}
+MODEL_FILES = {"config.json", "model.safetensors", "configuration_odtrack.py", "modeling_odtrack.py", "box_decoding.py"}
 PROCESSOR_FILES = {"processor_config.json", "processing_odtrack.py", "image_processing_odtrack.py"}
 # the session comes with the pipeline, which imports it (the processor does not know sessions)
 PIPELINE_FILES = {"pipeline_odtrack.py", "session_odtrack.py", "video_io.py"}

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from transformers import AutoModel
 
 from odtrack_hf import ODTrackModel
-from odtrack_hf.modeling_odtrack import boxes_at_peak, decode_box_map
 from odtrack_hf.training import forward_clip
 from conftest import tiny_config
 
@@ -250,26 +249,6 @@ def test_bad_inputs_raise_clear_errors(search_shape, template_shape, message):
     model = _model()
     with pytest.raises(ValueError, match=message):
         model(torch.zeros(search_shape), torch.zeros(template_shape))
-
-
-def test_decode_boxes_by_hand():
-    score = torch.zeros(1, 1, 4, 4)
-    score[0, 0, 2, 1] = 0.9  # row 2, column 1
-    score[0, 0, 0, 3] = 0.5
-    size = torch.zeros(1, 2, 4, 4)
-    size[0, :, 2, 1] = torch.tensor([0.25, 0.5])
-    offset = torch.zeros(1, 2, 4, 4)
-    offset[0, :, 2, 1] = torch.tensor([0.5, 0.25])
-    box_map = decode_box_map(size, offset)
-    boxes, scores = boxes_at_peak(score, box_map)
-    torch.testing.assert_close(boxes, torch.tensor([[(1 + 0.5) / 4, (2 + 0.25) / 4, 0.25, 0.5]]))
-    assert scores.item() == pytest.approx(0.9)
-    # another response moves the peak but the reported score stays the raw map value
-    window = torch.zeros(4, 4)
-    window[0, 3] = 1.0
-    boxes, scores = boxes_at_peak(score, box_map, score * window)
-    torch.testing.assert_close(boxes, torch.tensor([[3 / 4, 0.0, 0.0, 0.0]]))
-    assert scores.item() == pytest.approx(0.5)
 
 
 def test_pred_boxes_are_the_box_map_at_the_raw_peak(tiny_inputs):

@@ -33,7 +33,7 @@ def test_trust_remote_code_in_a_fresh_process(tmp_path, tiny_inputs):
     model = ODTrackModel(tiny_config()).eval()
     model.save_pretrained(tmp_path / "model")
     files = {p.name for p in (tmp_path / "model").iterdir()}
-    assert {"configuration_odtrack.py", "modeling_odtrack.py", "config.json", "model.safetensors"} <= files
+    assert {"configuration_odtrack.py", "modeling_odtrack.py", "box_decoding.py", "config.json", "model.safetensors"} <= files
     auto_map = json.loads((tmp_path / "model" / "config.json").read_text())["auto_map"]
     assert auto_map == {
         "AutoConfig": "configuration_odtrack.ODTrackConfig",

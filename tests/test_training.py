@@ -25,7 +25,7 @@ from odtrack_hf.training import (
     TrainingConfig,
     apply_lr_schedule,
     build_scheduler,
-    ce_keep_rate,
+    ce_keep_ratio,
     list_checkpoints,
     parameter_groups,
     read_log,
@@ -124,7 +124,7 @@ def run_worker(tmp_path: Path, values: dict, *args: str, processes: int = 1) -> 
     env = dict(SUBPROCESS_ENV)
     if processes > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-        env["ACCELERATE_USE_CPU"] = "1"  # gloo on CPU (hf-conventions §6)
+        env["ACCELERATE_USE_CPU"] = "1"  # Accelerate on the CPU: the gloo backend
     return subprocess.run(
         [*launcher, __file__, str(config), *args], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
@@ -169,7 +169,7 @@ def test_training_reduces_the_loss_and_exports_the_model(tmp_path, videos, one_t
     for record in log:
         epoch = (record["step"] - 1) // 4 + 1
         assert record["epoch"] == epoch
-        assert record["ce_keep_rate"] == pytest.approx(ce_keep_rate(epoch, 2, 4, 0.7))
+        assert record["ce_keep_ratio"] == pytest.approx(ce_keep_ratio(epoch, 2, 4, 0.7))
         assert record["lr_head"] == pytest.approx(1e-2 if record["step"] <= 52 else 1e-3)
         assert record["lr_backbone"] == pytest.approx(record["lr_head"] * 0.1)
     assert result.state.step == 60 and result.state.skipped_steps == 0
@@ -324,10 +324,10 @@ def test_parameter_groups_by_name():
     assert len(head["params"]) + len(backbone["params"]) == sum(p.requires_grad for p in model.parameters())
 
 
-def test_ce_keep_rate_schedule_matches_official_values():
+def test_ce_keep_ratio_schedule_matches_official_values():
     # ODTrack-B: no elimination before epoch 20, cosine to 0.7 at epoch 100
     # (docs/official-implementation.md, "Training clips and losses")
-    rates = {epoch: ce_keep_rate(epoch, 20, 80, 0.7) for epoch in (1, 19, 20, 40, 60, 99, 100, 300)}
+    rates = {epoch: ce_keep_ratio(epoch, 20, 80, 0.7) for epoch in (1, 19, 20, 40, 60, 99, 100, 300)}
     assert rates[1] == rates[19] == rates[20] == 1.0
     assert rates[40] == pytest.approx(0.7 + 0.3 * (np.cos(np.pi / 4) + 1) / 2)  # ~0.956
     assert rates[60] == pytest.approx(0.85)

@@ -23,7 +23,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from odtrack_hf.cli_common import load_tracker  # noqa: E402
+from odtrack_hf.model_loading import load_tracker  # noqa: E402
 from odtrack_hf.demo_clips import DEMO_CLIPS, demo_clip_path  # noqa: E402
 from odtrack_hf.session_odtrack import ODTrackInferenceSession, default_inference_dtype  # noqa: E402
 from odtrack_hf.video_io import read_video_frames  # noqa: E402

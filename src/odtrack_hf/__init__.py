@@ -1,12 +1,11 @@
 """odtrack-hf: the ODTrack visual object tracker (AAAI 2024) in Hugging Face transformers form."""
 
-from pathlib import Path
-
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoProcessor
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_odtrack import PRESETS, ODTrackConfig, odtrack_preset
 from .image_processing_odtrack import ODTrackImageProcessor
+from .model_loading import DEFAULT_MODEL_DIR
 from .modeling_odtrack import ODTrackModel, ODTrackOutput, ODTrackPreTrainedModel, ODTrackTemplateCache
 from .pipeline_odtrack import ObjectTrackingPipeline
 from .processing_odtrack import ODTrackProcessor
@@ -23,8 +22,6 @@ AutoProcessor.register(ODTrackConfig, ODTrackProcessor, exist_ok=True)
 ODTrackImageProcessor.register_for_auto_class()
 ODTrackProcessor.register_for_auto_class()
 
-# The model trained with odtrack-hf and shipped with it (model_cards/odtrack-hf-default.md), used when no model is given.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 PIPELINE_REGISTRY.register_pipeline(
     "object-tracking",
     pipeline_class=ObjectTrackingPipeline,

@@ -15,12 +15,12 @@ from .cli_common import (
     add_dtype_argument,
     add_model_arguments,
     load_onnx_tracker,
-    load_tracker,
     parse_box,
     results_path,
     write_results,
 )
 from .demo_clips import DEMO_CLIPS, demo_clip_path
+from .model_loading import load_tracker
 
 
 def _add_convert(subparsers) -> None:

@@ -1,5 +1,5 @@
 """Pieces shared by the ``odtrack`` sub-commands and the web demo: the user-error type, the model
-options, box parsing, loading a tracker and writing its boxes. The sub-command modules import these; nothing imports ``cli.py`` itself."""
+options, box parsing, loading an ONNX tracker and writing boxes. The sub-command modules import these; nothing imports ``cli.py`` itself."""
 
 from __future__ import annotations
 
@@ -57,30 +57,10 @@ def parse_box(text: str) -> list[float]:
     return box
 
 
-def _from_pretrained(from_pretrained, model_name: str | None):
-    """``from_pretrained`` of a folder or Hub id (default: the packaged model), errors as one line."""
-    from transformers.utils import logging
-
-    from . import DEFAULT_MODEL_DIR
-    from .utils import load_pretrained
-
-    logging.disable_progress_bar()  # keep stderr to the tracking progress and one-line errors
-    return load_pretrained(from_pretrained, model_name or DEFAULT_MODEL_DIR)
-
-
-def load_tracker(model_name: str | None, device: str):
-    """``(model in eval mode, processor)`` from a folder or Hub id (default: the packaged model)."""
-    from transformers import AutoModel, AutoProcessor
-
-    model = _from_pretrained(AutoModel.from_pretrained, model_name).to(device).eval()
-    return model, _from_pretrained(AutoProcessor.from_pretrained, model_name)
-
-
 def load_onnx_tracker(path: Path, model_name: str | None):
     """``(ODTrackOnnxModel, processor)``: an exported step and the processor of ``model_name`` (default:
     the crop settings of the configuration stored in the ONNX file)."""
-    from transformers import AutoProcessor
-
+    from .model_loading import load_processor
     from .onnx_model import ODTrackOnnxModel
     from .processing_odtrack import ODTrackProcessor
 
@@ -97,7 +77,7 @@ def load_onnx_tracker(path: Path, model_name: str | None):
         )
     if model_name is None:
         return model, ODTrackProcessor.from_model_config(config)
-    processor = _from_pretrained(AutoProcessor.from_pretrained, model_name)
+    processor = load_processor(model_name)
     for name in ("template_size", "search_size"):
         if getattr(processor, name) != getattr(config, name):
             raise CommandError(

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .cli_common import add_dtype_argument, add_model_arguments, load_tracker, parse_box
+from .cli_common import add_dtype_argument, add_model_arguments, parse_box
+from .model_loading import load_tracker
 from .evaluation.benchmarks import DATASETS
 from .evaluation.metrics import CONVENTIONS
 from .utils import resolve_device

@@ -31,8 +31,8 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.processing_utils import ImagesKwargs, Unpack
 
+from .box_decoding import boxes_at_peak
 from .configuration_odtrack import ODTrackConfig
-from .modeling_odtrack import boxes_at_peak
 
 if TYPE_CHECKING:
     from .modeling_odtrack import ODTrackOutput

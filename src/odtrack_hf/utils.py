@@ -1,8 +1,8 @@
-"""Small pieces every command shares: atomic file writes, checking that an output can be written,
-choosing the device, and loading an ODTrack folder with one-line errors.
+"""Small pieces every command shares: atomic file writes, checking that an output can be written, and
+choosing the device.
 
-Every failure here is a ``ValueError`` (or ``FileNotFoundError``) whose message names the problem and
-the fix; the command line prints it as one line with exit code 2.
+Every failure here is a ``ValueError`` whose message names the problem and the fix; the command line prints
+it as one line with exit code 2.
 """
 
 from __future__ import annotations
@@ -10,14 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-CONVERT_HINT = (
-    "make it with 'odtrack convert ODTrack_ep0300.pth.tar {name}' (official weights: see docs/conversion.md) "
-    "or 'save_pretrained', or leave the model out to use the packaged default model"
-)
 
 
 @contextlib.contextmanager
@@ -76,47 +70,4 @@ def resolve_device(device: str | None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_pretrained(from_pretrained: Callable[[str], Any], source: str | os.PathLike) -> Any:
-    """``from_pretrained(source)`` of an ODTrack folder or Hub id, with every failure as one ``ValueError``
-    (``FileNotFoundError`` for a missing folder) naming the folder, the problem and the fix.
-
-    Checked first: the folder holds an ODTrack ``config.json`` (not another model type). Then the
-    loader's own errors are translated: no such folder (offline or not on the Hub), a truncated or
-    corrupt weights file, weights that do not match ``config.json``.
-    """
-    from safetensors import SafetensorError
-    from transformers import AutoConfig
-
-    source = str(source)
-    try:
-        config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as error:  # HFValidationError is a ValueError
-        if not Path(source).exists():
-            raise FileNotFoundError(
-                f"no model folder {source!r} here, and it could not be fetched from the Hub "
-                f"({str(error).splitlines()[0]}); {CONVERT_HINT.format(name=source)}."
-            ) from None
-        raise ValueError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
-    if config.model_type != "odtrack":
-        raise ValueError(
-            f"{source} holds a {config.model_type!r} model, not an ODTrack model; pass an ODTrack folder "
-            f"({CONVERT_HINT.format(name=source)})."
-        )
-    try:
-        return from_pretrained(source)
-    except SafetensorError as error:
-        raise ValueError(
-            f"the weights in {source} are truncated or corrupt ({str(error).splitlines()[0]}); "
-            "save or download the model again."
-        ) from None
-    except RuntimeError as error:
-        if "mismatched" not in str(error) and "size mismatch" not in str(error):
-            raise
-        raise ValueError(
-            f"the weights in {source} do not match its config.json (different tensor shapes); use the config.json "
-            "saved with these weights."
-        ) from None
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
-
-__all__ = ["atomic_path", "check_writable", "load_pretrained", "resolve_device", "write_atomic"]
+__all__ = ["atomic_path", "check_writable", "resolve_device", "write_atomic"]

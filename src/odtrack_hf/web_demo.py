@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import re
 import shutil
 import tempfile
@@ -27,10 +28,12 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .cli_common import load_tracker, write_results
+from .cli_common import write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
 from .image_processing_odtrack import check_box
+from .model_loading import load_tracker
 from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
+from .utils import resolve_device
 from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -198,11 +201,10 @@ def track(
     boxes = parse_targets(targets, (info["height"], info["width"]))
     if max_frames is not None and max_frames < 0:
         raise gr.Error(f"Frames to track must be 0 (all) or more, got {max_frames}.", print_exception=False)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise gr.Error(
-            "CUDA is not available on this machine; start the demo with --device cpu.", print_exception=False
-        )
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = resolve_device(device)
+    except ValueError as error:
+        raise gr.Error(str(error), print_exception=False) from None
     try:
         tracking_model, processor = _tracker((model or "").strip() or None, device)
     except (ValueError, OSError) as error:  # the loader's one-line errors (FileNotFoundError included)
@@ -223,15 +225,21 @@ def track(
     tracks: dict[int, list[list[float]]] = {}
     scores: dict[int, list[float]] = {}
     count, stopped, start = 0, False, time.perf_counter()
+
+    def frames_to_track(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """The first ``max_frames`` frames, ending early once ``stop`` is set."""
+        nonlocal stopped
+        for index, frame in enumerate(itertools.islice(frames, max_frames or None)):
+            if index and stop is not None and stop.is_set():  # the first frame only places the targets
+                stopped = True
+                return
+            yield frame
+
     try:
         with VideoWriter(annotated, info["fps"]) as writer, contextlib.closing(read_video_frames(video)) as frames:
-            for frame in frames:
-                if max_frames and count == max_frames:
-                    break
-                if count and stop is not None and stop.is_set():  # the first frame only places the targets
-                    stopped = True
-                    break
-                result = session.track(frame, boxes if count == 0 else None)
+            # one decoded frame feeds both the tracker and the drawing (tee buffers at most one frame)
+            drawn, tracked = itertools.tee(frames_to_track(frames))
+            for frame, result in zip(drawn, session.propagate(tracked, boxes)):
                 count += 1
                 for object_id, box, score in zip(result.object_ids, result.boxes.tolist(), result.scores.tolist()):
                     tracks.setdefault(object_id, []).append(box)

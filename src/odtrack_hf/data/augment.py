@@ -89,7 +89,8 @@ def box_to_crop(box_xywh: Sequence[float], crop_box_xywh: Sequence[float], crop_
 def crop_has_content(
     window: tuple[int, int, int], image_size: tuple[int, int], output_size: int, stride: int
 ) -> bool:
-    """Whether a crop keeps some image on the model's token grid (official validity check, §4.3 step 6).
+    """Whether a crop keeps some image on the model's token grid (the official validity check,
+    docs/official-implementation.md, "Training clips and losses").
 
     The official code rejects a sample when the crop's padding mask, resized like the crop (bilinear,
     any padding contribution counts) and then sampled at every ``stride``-th pixel, is padding

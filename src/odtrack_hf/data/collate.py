@@ -40,8 +40,8 @@ class TrackingClipDataset(torch.utils.data.Dataset):
     A clip is re-drawn (with the next ``attempt`` of the same index) when:
 
     - a frame cannot be read (missing or corrupt file): logged and counted in ``unreadable_frames``;
-    - the official validity check fails (§4.3 steps 3 and 6: a jittered box too small to crop, or a crop
-      with no image on the token grid): counted in ``rejected_samples``.
+    - the official validity check fails (a jittered box too small to crop, or a crop with no image on the
+      token grid; docs/official-implementation.md, "Training clips and losses"): counted in ``rejected_samples``.
 
     Each item is a dict: ``template_pixel_values`` ``(T, 3, s, s)``, ``pixel_values`` ``(N, 3, S, S)``
     (normalised by the processor's image processor, as at inference), ``labels`` ``(N, 4)`` boxes

@@ -1,7 +1,7 @@
 """Tracking sequences as Hugging Face ``datasets``: export to a Parquet folder, and read a Dataset back
 as a [`SequenceSource`].
 
-One row per sequence (hf-conventions §8): ``sequence`` (string), ``frames`` (``List(Image())``),
+One row per sequence: ``sequence`` (string), ``frames`` (``List(Image())``),
 ``boxes`` (``List(List(float32, length=4))``, ``x, y, w, h`` in pixels) and ``visible`` (``List(bool)``).
 An exported folder loads offline with ``datasets.load_dataset(folder, split=...)``; it has the layout of
 a Hub dataset repository, so the same folder can be uploaded as is.

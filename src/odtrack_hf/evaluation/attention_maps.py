@@ -6,13 +6,15 @@ taken, averaged over heads, and its search columns are put back on the search gr
 blocks after an eliminating block see fewer search tokens, in score order: the model's ``search_indices`` output
 names the raster position of each column, and eliminated positions are NaN (they take no part in that block).
 
-The session makes the model call; :func:`record_outputs` asks it for the attentions and keeps its outputs, and the
-session is told not to use its template cache (which keeps no per-block template states, hence no attentions).
+The session makes the model call; :func:`record_outputs` asks it for the attentions on the frames asked for and
+keeps its outputs, and the session is told not to use its template cache (which keeps no per-block template states,
+hence no attentions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+import itertools
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
@@ -30,15 +32,17 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def record_outputs(model: ODTrackModel) -> Iterator[list[ODTrackOutput]]:
-    """While active, every forward of ``model`` returns its attentions and its output is appended to the list."""
+def record_outputs(model: ODTrackModel, when: Callable[[], bool] = lambda: True) -> Iterator[list[ODTrackOutput]]:
+    """While active, every forward of ``model`` during which ``when()`` holds (default: every forward) returns its
+    attentions, and its output is appended to the list."""
     calls: list[ODTrackOutput] = []
 
     def ask_for_attentions(module, args, kwargs):
-        return args, {**kwargs, "output_attentions": True}
+        return (args, {**kwargs, "output_attentions": True}) if when() else None
 
     def keep_outputs(module, args, outputs):
-        calls.append(outputs)
+        if when():
+            calls.append(outputs)
 
     handles = [
         model.register_forward_pre_hook(ask_for_attentions, with_kwargs=True),
@@ -111,8 +115,8 @@ def track_attention_maps(
     Raises:
         ValueError: frame 0 or a negative index, a frame past the end of the video, or a block that does not exist.
     """
-    wanted = sorted(set(frame_indices))
-    if not wanted or wanted[0] < 1:
+    wanted = set(frame_indices)
+    if not wanted or min(wanted) < 1:
         raise ValueError(
             "attention frames must be >= 1: frame 0 initialises the tracker from the box and does not run the model."
         )
@@ -121,25 +125,28 @@ def track_attention_maps(
         raise ValueError(f"--layer {layer} does not exist: the model has {num_layers} blocks (0..{num_layers - 1}).")
     session = ODTrackInferenceSession(model, processor, max_templates=max_templates)
     session.use_template_cache = False  # the crops every frame: attentions need every block's template states
-    maps, current = [], box
-    last_index = -1
-    for index, frame in enumerate(frames):
-        last_index = index
-        if index not in wanted:
-            current = session.track(frame, [box] if index == 0 else None).boxes[0].tolist()
-        else:
-            crop = processor(images=frame, boxes=[current], mode="search", do_rescale=False, do_normalize=False)
-            with record_outputs(model) as calls:
-                current = session.track(frame).boxes[0].tolist()
-            outputs, block = calls[-1], layer % num_layers  # search_indices has one entry more than the blocks
-            grid = temporal_token_attention(
-                outputs.attentions[block], outputs.search_indices[block], model.config.search_feat_size
-            )
-            image = crop["pixel_values"][0].permute(1, 2, 0).to(torch.uint8).numpy()
-            maps.append(AttentionMap(index, image, grid[0].cpu().numpy(), current))
-        if index == wanted[-1]:
-            return maps
-    raise ValueError(f"the video has {last_index + 1} frames; frame {wanted[-1]} does not exist.")
+    block = layer % num_layers  # search_indices has one entry more than the blocks
+    # one frame feeds both the session and the crop drawn under the map (tee buffers at most one frame)
+    shown, tracked = itertools.tee(itertools.islice(frames, max(wanted) + 1))
+    maps, previous, count = [], box, 0
+    # the session numbers a frame before its forward: frame_idx is the frame being tracked
+    with record_outputs(model, when=lambda: session.frame_idx in wanted) as calls:
+        for frame, result in zip(shown, session.propagate(tracked, [box])):
+            count += 1
+            current = result.boxes[0].tolist()
+            if result.frame_idx in wanted:
+                # the search crop the model saw, cut around the box of the frame before
+                crop = processor(images=frame, boxes=[previous], mode="search", do_rescale=False, do_normalize=False)
+                outputs = calls.pop()
+                grid = temporal_token_attention(
+                    outputs.attentions[block], outputs.search_indices[block], model.config.search_feat_size
+                )
+                image = crop["pixel_values"][0].permute(1, 2, 0).to(torch.uint8).numpy()
+                maps.append(AttentionMap(result.frame_idx, image, grid[0].cpu().numpy(), current))
+            previous = current
+    if count <= max(wanted):
+        raise ValueError(f"the video has {count} frames; frame {max(wanted)} does not exist.")
+    return maps
 
 
 def attention_overlay(crop: np.ndarray, grid: np.ndarray, alpha: float = 0.5) -> np.ndarray:

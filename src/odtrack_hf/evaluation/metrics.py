@@ -5,9 +5,10 @@ Pure numpy. Boxes are ``[x, y, w, h]`` rows (top-left corner, width, height) in 
 Two families of conventions are implemented (``docs/evaluation.md`` has the side-by-side table):
 
 * ``"odtrack"``: the official ODTrack analysis, which is pytracking's ``lib/test/analysis/extract_results.py``
-  unchanged (``odtrack-reference.md`` §6.2). ``"pytracking"`` is an alias of it. Frame 0 is replaced by the
-  ground truth and counted, invalid frames count as failures (with the normalised-precision quirk), zero-size
-  predictions are replaced by the previous one, every rate is a per-sequence rate averaged over sequences.
+  unchanged (docs/official-implementation.md, "Evaluation"). ``"pytracking"`` is an alias of it. Frame 0 is
+  replaced by the ground truth and counted, invalid frames count as failures (with the normalised-precision
+  quirk), zero-size predictions are replaced by the previous one, every rate is a per-sequence rate averaged
+  over sequences.
   Predictions are truncated to integers first, as the official tracker writes them with ``astype(int)``.
 * ``"got10k"``: the GOT-10k toolkit (``got10k`` package). Success / precision curves follow
   ``ExperimentOTB`` (frame 0 replaced by the ground truth, frames without a visible target left out,

@@ -20,12 +20,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..model_loading import load_tracker
 from ..session_odtrack import ODTrackInferenceSession
 from ..utils import resolve_device, write_atomic
 from .benchmarks import (
@@ -113,15 +114,19 @@ def track_sequence(
     if not (np.isfinite(first).all() and first[2] > 0 and first[3] > 0):
         raise ValueError(f"sequence {sequence.name!r}: the first box {first.tolist()} is not a valid x,y,w,h box.")
     session = ODTrackInferenceSession(model, processor, max_templates=max_templates, dtype=dtype)
+    read_at: list[float] = []
+
+    def frames() -> Iterator[Any]:
+        for index in range(len(sequence)):
+            frame = sequence.load_frame(index)
+            read_at.append(time.perf_counter())  # a step's clock starts once its frame is read
+            yield frame
+
     boxes, times = [], []
     start = time.perf_counter()
-    for index in range(len(sequence)):
-        frame = sequence.load_frame(index)
-        tic = time.perf_counter()
-        result = session.track(frame, [first.tolist()] if index == 0 else None)
-        box = result.boxes[0].tolist()  # on the CPU: the step is finished when the clock stops
-        times.append(time.perf_counter() - tic)
-        boxes.append(box)
+    for result in session.propagate(frames(), [first.tolist()]):
+        boxes.append(result.boxes[0].tolist())  # on the CPU: the step is finished when the clock stops
+        times.append(time.perf_counter() - read_at[-1])
     return np.asarray(boxes, dtype=np.float64), np.asarray(times), time.perf_counter() - start
 
 
@@ -162,8 +167,6 @@ def run_benchmark(config: EvalConfig) -> dict[str, Any] | None:
     with state.split_between_processes(pending) as mine:
         if mine:
             import torch
-
-            from ..cli_common import load_tracker
 
             dtype = getattr(torch, config.dtype)
             model, processor = load_tracker(config.model, "cpu" if device == "cpu" else str(state.device))
@@ -403,11 +406,9 @@ def format_summary(summary: Mapping[str, Any], output_dir: str | os.PathLike) ->
 def _main(argv: list[str]) -> int:
     """Entry point of each process that :func:`evaluate_benchmark` starts (``-m odtrack_hf.evaluation.runner
     CONFIG_JSON``); the launching process prints the summary."""
-    from ..cli_common import CommandError
-
     try:
         run_benchmark(EvalConfig(**json.loads(argv[0])))
-    except (CommandError, ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:
         print(f"odtrack eval: error: {error}", file=sys.stderr)
         return 2
     return 0

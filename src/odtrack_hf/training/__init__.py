@@ -11,7 +11,7 @@ from .loop import (
     read_log,
     train,
 )
-from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_rate, parameter_groups
+from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_ratio, parameter_groups
 
 __all__ = [
     "DatasetSpec",
@@ -23,7 +23,7 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_scheduler",
-    "ce_keep_rate",
+    "ce_keep_ratio",
     "forward_clip",
     "list_checkpoints",
     "parameter_groups",

@@ -80,7 +80,7 @@ class TrainingConfig:
 
     Schedule: the run has ``num_epochs`` virtual epochs of ``samples_per_epoch`` clips; one optimiser step
     takes ``per_device_train_batch_size * num_processes * gradient_accumulation_steps`` clips. The
-    learning rate drops by ``lr_drop_factor`` after ``lr_drop_epoch`` epochs (StepLR); the CE keep rate
+    learning rate drops by ``lr_drop_factor`` after ``lr_drop_epoch`` epochs (StepLR); the CE keep ratio
     is 1 until ``ce_start_epoch``, then follows a cosine to ``config.ce_keep_ratios[0]`` over
     ``ce_warmup_epochs`` (official ``adjust_keep_rate``). ``max_steps`` stops earlier without changing
     these schedules.

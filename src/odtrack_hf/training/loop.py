@@ -36,7 +36,7 @@ from ..model_card import build_trained_model_card
 from ..modeling_odtrack import ODTrackModel, ODTrackOutput
 from ..processing_odtrack import ODTrackProcessor
 from .arguments import TrainingConfig
-from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_rate
+from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_ratio
 
 logger = get_logger(__name__)
 
@@ -162,7 +162,7 @@ def build_model(config: TrainingConfig) -> ODTrackModel:
     """The model to train: ``model_name_or_path``, else the preset with MAE backbone weights
     (``mae_checkpoint``), else the preset with random weights; ``model_config`` overrides config fields."""
     if config.model_name_or_path:
-        from ..utils import load_pretrained
+        from ..model_loading import load_pretrained
 
         return load_pretrained(
             lambda source: ODTrackModel.from_pretrained(source, **config.model_config), config.model_name_or_path
@@ -355,7 +355,7 @@ def train(config: TrainingConfig) -> TrainingResult:
         epoch = state.step // steps_per_epoch + 1
         keep_ratio = None
         if final_keep_ratio is not None:
-            keep_ratio = ce_keep_rate(epoch, config.ce_start_epoch, config.ce_warmup_epochs, final_keep_ratio)
+            keep_ratio = ce_keep_ratio(epoch, config.ce_start_epoch, config.ce_warmup_epochs, final_keep_ratio)
         log_now = (state.step + 1) % config.logging_steps == 0 or state.step + 1 == total_steps
         finite, applied, grad_norm, stats = True, False, None, []
         for _ in range(config.gradient_accumulation_steps):
@@ -412,7 +412,7 @@ def train(config: TrainingConfig) -> TrainingResult:
                 "epoch": epoch,
                 "lr_head": learning_rates[0],
                 "lr_backbone": learning_rates[1],
-                "ce_keep_rate": 1.0 if keep_ratio is None else keep_ratio,
+                "ce_keep_ratio": 1.0 if keep_ratio is None else keep_ratio,
                 "samples_per_second": samples_per_second,
                 "skipped_steps": state.skipped_steps,
                 "unreadable_frames": state.unreadable_frames,

@@ -61,20 +61,20 @@ def apply_lr_schedule(scheduler: torch.optim.lr_scheduler.StepLR, step_size: int
     return True
 
 
-def ce_keep_rate(epoch: int, start_epoch: int, warmup_epochs: int, final_keep_rate: float) -> float:
-    """Candidate-elimination keep rate for a (1-based) epoch: official ``adjust_keep_rate`` with one
-    value per epoch.
+def ce_keep_ratio(epoch: int, start_epoch: int, warmup_epochs: int, final_keep_ratio: float) -> float:
+    """Candidate-elimination keep ratio of every CE block for a (1-based) epoch: official ``adjust_keep_rate``
+    with one value per epoch.
 
-    1.0 (no elimination) before ``start_epoch``; then a cosine from 1.0 down to ``final_keep_rate``,
+    1.0 (no elimination) before ``start_epoch``; then a cosine from 1.0 down to ``final_keep_ratio``,
     reached at ``start_epoch + warmup_epochs`` and kept after. ODTrack-B: 20 and 80 (epoch 60 → 0.85).
     """
     end_epoch = start_epoch + warmup_epochs
     if epoch < start_epoch:
         return 1.0
     if epoch >= end_epoch:
-        return final_keep_rate
+        return final_keep_ratio
     progress = (epoch - start_epoch) / (end_epoch - start_epoch)
-    return final_keep_rate + (1.0 - final_keep_rate) * (math.cos(progress * math.pi) + 1) * 0.5
+    return final_keep_ratio + (1.0 - final_keep_ratio) * (math.cos(progress * math.pi) + 1) * 0.5
 
 
-__all__ = ["HEAD_PREFIX", "build_optimizer", "build_scheduler", "ce_keep_rate", "parameter_groups"]
+__all__ = ["HEAD_PREFIX", "build_optimizer", "build_scheduler", "ce_keep_ratio", "parameter_groups"]
