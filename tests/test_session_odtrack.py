@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 from tracking_helpers import fixture_clip, fixture_tracker
 
 from odtrack_hf import ODTrackInferenceSession, ODTrackProcessor, TemplateMemoryPolicy, image_processing_odtrack
@@ -297,3 +298,26 @@ def test_tracking_runs_under_inference_mode():
     with torch.enable_grad():
         list(session.propagate(frames[:3], boxes=[init_box]))
     assert modes == [True, True]
+
+
+@pytest.mark.parametrize("horizon", [None, 1, 3])
+def test_temporal_token_horizon_restarts_the_carried_token(horizon):
+    """With ``temporal_token_horizon`` H the session passes no token on every H-th tracked frame (and the
+    first), so a token is read by at most H - 1 frames; with None it is carried throughout."""
+    frames, init_box, _ = fixture_clip()
+    model, processor = fixture_tracker()
+    model.config.temporal_token_horizon = horizon
+    carried = []
+    model.register_forward_hook(
+        lambda module, args, kwargs, output: carried.append(kwargs.get("temporal_token") is not None), with_kwargs=True
+    )
+    session = ODTrackInferenceSession(model, processor)
+    list(session.propagate(frames, boxes=[init_box]))
+    tracked = range(1, len(frames))
+    expected = [k > 1 and (horizon is None or k % horizon != 0) for k in tracked]
+    assert carried == expected
+
+
+def test_temporal_token_horizon_must_be_positive():
+    with pytest.raises(ValueError, match="temporal_token_horizon must be None"):
+        tiny_config(temporal_token_horizon=0)

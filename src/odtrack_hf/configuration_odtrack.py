@@ -53,6 +53,12 @@ class ODTrackConfig(PreTrainedConfig):
         propagate_temporal_token: carry the output token to the next frame (the method). ``False`` is the
             paper's "w/o Token" ablation (Table 4a): every frame starts from the empty token, in
             training clips and in tracking alike.
+        temporal_token_horizon: when set, the tracking session restarts an object's token from the empty
+            token on every ``temporal_token_horizon``-th tracked frame, so no token is carried through more
+            than ``temporal_token_horizon - 1`` frames. A model trained on clips of a few frames has only
+            learnt to read tokens carried that far; carried through hundreds of frames its token can drift
+            (docs/default_model.md). ``None`` (default) carries it for the whole video, as the official
+            tracker does. Training clips are unaffected.
     """
 
     model_type = "odtrack"
@@ -88,6 +94,7 @@ class ODTrackConfig(PreTrainedConfig):
     focal_loss_weight: float = 1.0
     average_loss_over_frames: bool = True
     propagate_temporal_token: bool = True
+    temporal_token_horizon: int | None = None
 
     def __post_init__(self, **kwargs):
         self.ce_layers = [int(i) for i in self.ce_layers]
@@ -191,6 +198,11 @@ class ODTrackConfig(PreTrainedConfig):
             raise ValueError(
                 f"head_channels ({self.head_channels}) must be a positive multiple of 8: the CENTER head "
                 "halves it three times."
+            )
+        if self.temporal_token_horizon is not None and not self.temporal_token_horizon >= 1:
+            raise ValueError(
+                f"temporal_token_horizon must be None (carry the token for the whole video) or >= 1, got "
+                f"{self.temporal_token_horizon}."
             )
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must lie in [0, 1), got {self.drop_path_rate}.")

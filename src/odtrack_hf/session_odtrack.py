@@ -186,8 +186,9 @@ class ODTrackInferenceSession:
             Default: the image processor's ``crop_backend``.
 
     Per object the session keeps its template memory (uint8 crops), its temporal token, its last box
-    and score, and how many frames it has been tracked (the official frame counter). The temporal token is passed from each frame to the next
-    and never reset while the object is tracked (docs/official-implementation.md, "Temporal token").
+    and score, and how many frames it has been tracked (the official frame counter). The temporal token is passed from each frame to
+    the next and never reset while the object is tracked (docs/official-implementation.md, "Temporal token"),
+    unless the model's ``config.temporal_token_horizon`` restarts it every that many frames.
 
     ``use_template_cache`` (default: on for ``attn_type="separate"``) makes each object reuse the
     template path of the model between frames with the same template selection; it does not change
@@ -360,6 +361,9 @@ class ODTrackInferenceSession:
         selections, groups = [], {}
         for position, obj in enumerate(objects):
             obj.frames_tracked += 1
+            horizon = self.model.config.temporal_token_horizon
+            if horizon is not None and obj.frames_tracked % horizon == 0:
+                obj.temporal_token = None
             selections.append(self.template_policy.select(obj.frames_tracked, obj.templates))
             # a forward needs one template count, and a temporal token for all objects or for none
             groups.setdefault((len(selections[-1]), obj.temporal_token is None), []).append(position)
