@@ -11,6 +11,7 @@ from .modeling_odtrack import ODTrackModel, ODTrackOutput, ODTrackPreTrainedMode
 from .pipeline_odtrack import ObjectTrackingPipeline
 from .processing_odtrack import ODTrackProcessor
 from .session_odtrack import ODTrackInferenceSession, ODTrackTrackingOutput, TemplateMemoryPolicy
+from .utils import model_folder
 
 AutoConfig.register("odtrack", ODTrackConfig, exist_ok=True)
 AutoModel.register(ODTrackConfig, ODTrackModel, exist_ok=True)
@@ -49,5 +50,6 @@ __all__ = [
     "ODTrackTrackingOutput",
     "ObjectTrackingPipeline",
     "TemplateMemoryPolicy",
+    "model_folder",
     "odtrack_preset",
 ]

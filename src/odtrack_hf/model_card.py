@@ -251,7 +251,8 @@ def _body(preset: str, info: CheckpointInfo, model_id: str) -> str:
         "python - <<'EOF'",
         "import odtrack_hf",
         "from transformers import pipeline",
-        f'tracker = pipeline("object-tracking", model="{preset}", processor=odtrack_hf.ODTrackProcessor())',
+        f'tracker = pipeline("object-tracking", model=odtrack_hf.model_folder("{preset}"), '
+        "processor=odtrack_hf.ODTrackProcessor())",
         f'tracker.save_pretrained("{preset}")  # adds processor_config.json and the code for trust_remote_code',
         "EOF",
         f"odtrack card {preset} --preset {preset}  # writes this card as {preset}/README.md",
@@ -356,7 +357,7 @@ The full training configuration is in `training_config.json`.
 from transformers import pipeline
 import odtrack_hf  # registers the model and the pipeline
 
-tracker = pipeline("object-tracking", model="<this folder>")
+tracker = pipeline("object-tracking", model=odtrack_hf.model_folder("<this folder>"))
 ```
 
 Describe the intended use, the evaluation results and the limitations here before sharing the model.

@@ -1,5 +1,5 @@
 """Small pieces every command shares: atomic file writes, checking that an output can be written,
-choosing the device, and loading an ODTrack folder with one-line errors.
+choosing the device, and checking and loading an ODTrack folder with one-line errors.
 
 Every failure here is a ``ValueError`` (or ``FileNotFoundError``) whose message names the problem and
 the fix; the command line prints it as one line with exit code 2.
@@ -76,6 +76,26 @@ def resolve_device(device: str | None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def model_folder(path: str | os.PathLike) -> str:
+    """``path`` as a string, once checked to be a model folder (one with a ``config.json``), for
+    ``pipeline("object-tracking", model=...)`` or ``from_pretrained``.
+
+    transformers takes a name that is no folder for a Hub id, so offline a missing folder only gets
+    "couldn't connect to huggingface.co". Here it raises ``FileNotFoundError`` naming the folder and how
+    to make it. For a Hub id, pass the id itself.
+    """
+    folder = Path(path).expanduser()
+    if (folder / "config.json").is_file():
+        return str(folder)
+    if not folder.exists():
+        problem = f"no model folder {str(folder)!r} here"
+    elif folder.is_dir():
+        problem = f"{str(folder)!r} is not a model folder (it has no config.json)"
+    else:
+        problem = f"{str(folder)!r} is a file, not a model folder"
+    raise FileNotFoundError(f"{problem}; {CONVERT_HINT.format(name=folder)}.")
+
+
 def load_pretrained(from_pretrained: Callable[[str], Any], source: str | os.PathLike) -> Any:
     """``from_pretrained(source)`` of an ODTrack folder or Hub id, with every failure as one ``ValueError``
     (``FileNotFoundError`` for a missing folder) naming the folder, the problem and the fix.
@@ -119,4 +139,4 @@ def load_pretrained(from_pretrained: Callable[[str], Any], source: str | os.Path
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot load the model {source!r}: {str(error).splitlines()[0]}") from None
 
-__all__ = ["atomic_path", "check_writable", "load_pretrained", "resolve_device", "write_atomic"]
+__all__ = ["atomic_path", "check_writable", "load_pretrained", "model_folder", "resolve_device", "write_atomic"]
