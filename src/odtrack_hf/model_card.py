@@ -218,7 +218,9 @@ def _body(preset: str, info: CheckpointInfo, model_id: str) -> str:
         f"- **Parameters:** {info.parameters}.",
         "- **Inputs:** reference (template) crops of 192 × 192 px (factor 2.0 around the box) and a search crop of "
         "384 × 384 px (factor 5.0), ImageNet normalisation. At inference the template memory is frame 0 plus "
-        f"{'4' if got10k else '3'} segment midpoints, as in the official tracker.",
+        f"{'4' if got10k else '3'} segment midpoints, as in the official tracker; odtrack-hf keeps at most 64 "
+        "templates by default and, on long videos, takes the stored ones nearest to the official choice "
+        "(`max_templates=None` keeps the official memory and selection).",
         f"- **Training data:** {info.training_data}.",
     ]
     if info.efficiency:

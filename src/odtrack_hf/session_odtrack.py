@@ -17,7 +17,8 @@ forward, and after ``2 * tracker_template_number`` frames every object uses
 
 With separate attention the template path does not depend on the search frame: each object keeps
 the model's [`ODTrackTemplateCache`] of its selected templates and recomputes it only when the
-selection changes (every frame up to ``2n``, then only when ``f // n`` changes).
+selection changes (every frame up to ``2n``, then every ``n`` frames with the official memory, and
+far less often with the bounded one, whose sparse templates stay the nearest ones for longer).
 
 With ``crop_backend="torch"`` each frame is moved to the inference device once, and the search crops
 of all objects (and their new templates) are cut there in one batched op per call.
