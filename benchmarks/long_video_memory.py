@@ -1,11 +1,12 @@
-"""Resident memory over a very long generated video: bounded template memory vs the official policy.
+"""Resident memory over a very long generated video: the default bounded template memory vs the official one.
 
 A tiny model (random weights) tracks one object through a generated video of ``--frames`` frames
 (a textured square drifting over noise, made on the fly so the video itself takes no memory). Each
 policy runs in its own process, so the two don't share an allocator; the resident set size (RSS) and
 the number of stored templates are sampled every ``--every`` frames.
 
-- ``bounded``: ``max_templates=32``: the stored templates stay <= 32, so RSS must stay flat.
+- ``default``: ``max_templates=DEFAULT_MAX_TEMPLATES`` (64): the stored templates stay <= 64, so RSS must
+  stay flat.
 - ``official``: the official memory (``max_templates=None``): about ``(1 - 1/(2n))`` of all frames
   stay stored as uint8 crops; the official code keeps every frame's crop as a float32 tensor.
 
@@ -36,8 +37,9 @@ import psutil
 import torch
 
 from odtrack_hf import ODTrackConfig, ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
+from odtrack_hf.session_odtrack import DEFAULT_MAX_TEMPLATES
 
-POLICIES = {"bounded": 32, "official": None}
+POLICIES = {"default": DEFAULT_MAX_TEMPLATES, "official": None}
 
 
 def generated_frames(count: int, size: int, seed: int = 0):

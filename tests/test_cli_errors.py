@@ -8,7 +8,7 @@ from tracking_helpers import fixture_clip, save_fixture_tracker, write_video
 from transformers import ViTConfig, ViTImageProcessor, ViTModel
 
 from odtrack_hf.cli import main
-from odtrack_hf.model_loading import load_pretrained
+from odtrack_hf.model_loading import load_pretrained, model_folder
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,16 @@ def test_the_python_api_raises_the_same_errors(models):
     with pytest.raises(FileNotFoundError, match="no model folder"):
         load_pretrained(AutoModel.from_pretrained, models / "missing")
     assert load_pretrained(AutoModel.from_pretrained, models / "good").config.model_type == "odtrack"
+
+
+def test_model_folder_names_what_is_wrong_with_the_path(models):
+    assert model_folder(models / "good") == str(models / "good")  # ready for pipeline(model=...)
+    with pytest.raises(FileNotFoundError, match=r"^no model folder '.*missing' here; make it with 'odtrack convert"):
+        model_folder(models / "missing")
+    with pytest.raises(FileNotFoundError, match=r"'.*models\d*' is not a model folder \(it has no config.json\)"):
+        model_folder(models)
+    with pytest.raises(FileNotFoundError, match=r"'.*config.json' is a file, not a model folder"):
+        model_folder(models / "good" / "config.json")
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ import torch
 from tracking_helpers import fixture_clip, fixture_tracker, save_fixture_tracker, write_video
 
 from odtrack_hf import ODTrackInferenceSession
-from odtrack_hf.cli import main
+from odtrack_hf.cli import build_parser, main
 from odtrack_hf.demo_clips import DEMO_CLIPS
+from odtrack_hf.session_odtrack import DEFAULT_MAX_TEMPLATES
 from odtrack_hf.video_io import read_video_frames
 
 
@@ -140,6 +141,21 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, videos, tracker_dir, 
     assert err.count("\n") == 1 and err.startswith("odtrack track: error: "), err
     assert message in err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_max_templates_defaults_bounded_for_tracking_and_official_for_benchmarks(capsys):
+    def parsed(*argv):
+        return build_parser().parse_args([str(a) for a in argv]).max_templates
+
+    assert parsed("track", "v.mp4", "--box", "1,1,5,5") == parsed("demo") == DEFAULT_MAX_TEMPLATES
+    assert parsed("track", "v.mp4", "--box", "1,1,5,5", "--max-templates", "none") is None
+    assert parsed("track", "v.mp4", "--box", "1,1,5,5", "--max-templates", "16") == 16
+    assert parsed("eval", "--dataset", "folder", "--root", "r", "--output-dir", "o") is None  # the official protocol
+    for bad in ("lots", "0"):
+        with pytest.raises(SystemExit) as exit_info:
+            parsed("track", "v.mp4", "--box", "1,1,5,5", "--max-templates", bad)
+        assert exit_info.value.code == 2
+        assert f"argument --max-templates: {bad!r} is neither a positive integer nor 'none'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -29,7 +29,8 @@ def test_tracker_reproduces_official_boxes(directory, crop_backend):
     init_box = video["init_box_xywh"].tolist()
     assert init_box == tracker["init_box_xywh"] == expected["boxes_xywh"][0]
 
-    session = ODTrackInferenceSession(model, processor, crop_backend=crop_backend)
+    # max_templates=None: the official, unbounded template memory, hence exactly the official selection
+    session = ODTrackInferenceSession(model, processor, max_templates=None, crop_backend=crop_backend)
     boxes = [output.boxes[0].tolist() for output in session.propagate(video["frames"].numpy(), boxes=[init_box])]
 
     got, want = torch.tensor(boxes, dtype=torch.float64), torch.tensor(expected["boxes_xywh"], dtype=torch.float64)
@@ -43,7 +44,7 @@ def test_template_selection_and_search_crops_match_official_diagnostics(director
     """The per-frame diagnostics: template memory ids, and the search crop around the previous box."""
     tracker = json.loads((directory / "config.json").read_text())["tracker"]
     expected = json.loads((directory / "tracker_outputs.json").read_text())
-    policy = TemplateMemoryPolicy(tracker["template_number"])
+    policy = TemplateMemoryPolicy(tracker["template_number"], max_templates=None)
     for frame in expected["per_frame"]:
         index = frame["frame"]
         assert policy.select(index, range(index)) == frame["template_memory_ids"]

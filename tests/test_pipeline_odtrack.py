@@ -71,11 +71,16 @@ def test_stream_yields_each_frame_before_reading_the_next(tracker):
     assert len(list(stream)) == 3 and pulled == [0, 1, 2, 3]
 
 
-def test_bounded_template_memory_option(tracker):
+def test_template_memory_option(tracker, tracker_dir):
     frames, init_box, _ = fixture_clip()
-    official = tracker(list(frames), boxes=[xyxy(init_box)])
-    assert tracker(list(frames), boxes=[xyxy(init_box)], max_templates=32) == official  # f < 32: identical
-    assert tracker(list(frames), boxes=[xyxy(init_box)], max_templates=4) != official
+    official = tracker(list(frames), boxes=[xyxy(init_box)], max_templates=None)
+    assert tracker(list(frames), boxes=[xyxy(init_box)]) == official  # the official memory still fits in the default
+    assert tracker(list(frames), boxes=[xyxy(init_box)], max_templates=8) != official  # 11 frames overflow 8
+    # a long clip (the fixture clip back and forth) tells the default bound from max_templates=None given at construction
+    long_clip = [*frames, *frames[::-1]] * 5
+    unbounded = pipeline("object-tracking", model=str(tracker_dir), device="cpu", max_templates=None)
+    assert unbounded(long_clip, boxes=[xyxy(init_box)]) == tracker(long_clip, boxes=[xyxy(init_box)], max_templates=None)
+    assert unbounded(long_clip, boxes=[xyxy(init_box)]) != tracker(long_clip, boxes=[xyxy(init_box)])
 
 
 def test_crop_backend_option(tracker):

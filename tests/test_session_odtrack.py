@@ -8,8 +8,15 @@ import torch
 from conftest import tiny_config
 from tracking_helpers import fixture_clip, fixture_tracker
 
-from odtrack_hf import ODTrackInferenceSession, ODTrackProcessor, TemplateMemoryPolicy, image_processing_odtrack
+from odtrack_hf import (
+    ODTrackInferenceSession,
+    ODTrackModel,
+    ODTrackProcessor,
+    TemplateMemoryPolicy,
+    image_processing_odtrack,
+)
 from odtrack_hf.data.generation import GenerationConfig, plan_sequence, render_frames
+from odtrack_hf.session_odtrack import DEFAULT_MAX_TEMPLATES
 
 # --- template memory policy ------------------------------------------------------------------------------
 # docs/official-implementation.md, "Tracker crops, window and update": frame being tracked -> memory indices,
@@ -31,45 +38,47 @@ def test_selection_reproduces_the_reference_table(template_number):
 
 @pytest.mark.parametrize("template_number", [1, 2, 3, 4])
 def test_official_memory_keeps_exactly_the_templates_selected_later(template_number):
-    policy = TemplateMemoryPolicy(template_number)
+    policy = TemplateMemoryPolicy(template_number, max_templates=None)
     for frame in range(0, 120):
         horizon = 2 * template_number * (frame + 2) + template_number  # past it no index <= frame is chosen
         later = set().union(*(policy.select(f, range(f)) for f in range(frame + 1, horizon)))
-        assert {k for k in range(frame + 1) if policy.keeps(k, frame)} == later & set(range(frame + 1)), frame
+        assert set(policy.kept(range(frame + 1), frame)) == later & set(range(frame + 1)), frame
 
 
 @pytest.mark.parametrize("template_number", [3, 4])
 def test_pruned_official_memory_selects_as_if_it_kept_everything(template_number):
-    policy, stored = TemplateMemoryPolicy(template_number), {0}
+    policy, stored = TemplateMemoryPolicy(template_number, max_templates=None), [0]
     for frame in range(1, 1500):
         assert policy.select(frame, stored) == policy.select(frame, range(frame))
-        stored = {k for k in stored | {frame} if policy.keeps(k, frame)}
+        stored = policy.kept([*stored, frame], frame)
     # only templates older than ~frame / (2n) can go: the official policy is inherently O(frames)
     assert len(stored) == pytest.approx(1499 * (1 - 1 / (2 * template_number)), abs=3)
 
 
-def test_bounded_memory_never_exceeds_its_size_and_stays_near_the_official_choice():
-    policy, official = TemplateMemoryPolicy(3, max_templates=16), TemplateMemoryPolicy(3)
-    stored = {0}
+@pytest.mark.parametrize("template_number, max_templates", [(1, 4), (1, 16), (3, 8), (3, 16), (4, 10)])
+def test_bounded_memory_never_exceeds_its_size_and_stays_near_the_official_choice(template_number, max_templates):
+    policy = TemplateMemoryPolicy(template_number, max_templates)
+    official = TemplateMemoryPolicy(template_number, max_templates=None)
+    stored, official_stored, worst = [0], [0], 0.0
     for frame in range(1, 3000):
-        chosen = policy.select(frame, stored)
-        assert set(chosen) <= stored
-        if frame < 16:
-            assert chosen == official.select(frame, range(frame))
-        elif frame > 3:
-            stride = policy.stride(frame - 1)
-            for target in official.official_indices(frame):
-                assert min(abs(k - target) for k in chosen) <= stride / 2
-        if policy.keeps(frame, frame):
-            stored.add(frame)
-        stored = {k for k in stored if policy.keeps(k, frame)}
-        assert len(stored) <= 16
-    assert policy.stride(2999) == 256
+        chosen, wanted = policy.select(frame, stored), official.select(frame, official_stored)
+        assert set(chosen) <= set(stored) and len(chosen) == len(wanted)  # thinning never merges two choices
+        if len(official_stored) <= max_templates:  # the official memory still fits: nothing was thinned
+            assert stored == official_stored and chosen == wanted
+        else:
+            for got, target in zip(chosen, wanted):
+                worst = max(worst, abs(got - target) * (max_templates - 2) / frame)
+        stored = policy.kept([*stored, frame], frame)
+        official_stored = official.kept([*official_stored, frame], frame)
+        assert len(stored) <= max_templates and stored[0] == 0 and stored[-1] == frame
+    assert 0 < worst <= 1  # each choice within frame / (M - 2) of the official one; the bound was exercised
+    assert stored[1] <= official.oldest_selectable(2999) < stored[2]  # the slots cover what can still be chosen
 
 
-def test_bounded_memory_must_hold_the_official_template_count():
-    with pytest.raises(ValueError, match="at least template_number \\+ 1 = 4"):
-        TemplateMemoryPolicy(3, max_templates=3)
+def test_bounded_memory_is_the_default_and_needs_twice_the_templates_of_a_step():
+    assert TemplateMemoryPolicy(3).max_templates == DEFAULT_MAX_TEMPLATES
+    with pytest.raises(ValueError, match="at least 2 \\* \\(template_number \\+ 1\\) = 8.*or None"):
+        TemplateMemoryPolicy(3, max_templates=7)
 
 
 # --- sessions on the fixture model ------------------------------------------------------------------------
@@ -141,19 +150,46 @@ def test_object_ids_given_explicitly_and_auto_numbered_after_them():
 def test_memory_of_the_official_and_bounded_policies():
     frames, init_box, expected = fixture_clip()
     model, processor = fixture_tracker()
-    official = ODTrackInferenceSession(model, processor)
-    bounded = ODTrackInferenceSession(model, processor, max_templates=4)
-    wide = ODTrackInferenceSession(model, processor, max_templates=32)
+    official = ODTrackInferenceSession(model, processor, max_templates=None)
+    default = ODTrackInferenceSession(model, processor)
+    bounded = ODTrackInferenceSession(model, processor, max_templates=8)
     for frame in frames:
         new = [init_box] if official.frame_idx < 0 else None
-        out_official, _, out_wide = (s.track(frame, new) for s in (official, bounded, wide))
-        assert len(bounded.stored_templates(1)) <= 4
-        assert torch.equal(out_wide.boxes, out_official.boxes)  # identical while frames < max_templates
+        out_official, out_default, _ = (s.track(frame, new) for s in (official, default, bounded))
+        assert len(bounded.stored_templates(1)) <= 8
+        assert torch.equal(out_default.boxes, out_official.boxes)  # identical while the official memory fits
     tracked = len(frames) - 1
-    policy = TemplateMemoryPolicy(model.config.tracker_template_number)
-    assert official.stored_templates(1) == [k for k in range(tracked + 1) if policy.keeps(k, tracked)]
-    assert official.stored_templates(1) != list(range(tracked + 1))  # something was pruned
-    assert bounded.stored_templates(1) == [0, 4, 8]  # stride 4 after 11 frames with 4 slots
+    official_policy = TemplateMemoryPolicy(model.config.tracker_template_number, max_templates=None)
+    assert official.stored_templates(1) == official_policy.kept(range(tracked + 1), tracked)
+    assert len(official.stored_templates(1)) > 8  # so the bounded memory had to thin
+    policy, stored = TemplateMemoryPolicy(model.config.tracker_template_number, max_templates=8), [0]
+    for frame in range(1, tracked + 1):
+        stored = policy.kept([*stored, frame], frame)
+    assert bounded.stored_templates(1) == stored and len(stored) == 8  # the policy, thinned once full
+    assert stored != official.stored_templates(1)[-8:]  # thinned across the range, not the newest 8
+
+
+def test_default_memory_stays_bounded_over_a_long_video_and_none_keeps_the_official_one():
+    """A tiny random model with one segment (like the shipped model: the official memory keeps half the
+    frames) through 200 frames: the default session stores at most DEFAULT_MAX_TEMPLATES crops."""
+    config = tiny_config(tracker_template_number=1)
+    model, processor = ODTrackModel(config).eval(), ODTrackProcessor.from_model_config(config)
+    rng = np.random.default_rng(0)
+    background, square = rng.integers(0, 256, (96, 96, 3), np.uint8), rng.integers(0, 256, (12, 12, 3), np.uint8)
+    default = ODTrackInferenceSession(model, processor)
+    official = ODTrackInferenceSession(model, processor, max_templates=None)
+    for index in range(200):
+        frame = background.copy()
+        x = 30 + int(20 * np.sin(index / 30))
+        frame[40:52, x : x + 12] = square
+        for session in (default, official):
+            session.track(frame, [[x, 40, 12, 12]] if index == 0 else None)
+        assert len(default.stored_templates(1)) <= DEFAULT_MAX_TEMPLATES
+        assert official.stored_templates(1) == [0, *range(max(1, (index + 1) // 2), index + 1)]
+    crop_bytes = 3 * config.template_size**2
+    templates = default._objects[1].templates.values()
+    assert sum(t.numel() * t.element_size() for t in templates) == DEFAULT_MAX_TEMPLATES * crop_bytes
+    assert len(official.stored_templates(1)) == 101  # the official memory grows with the video
 
 
 # --- crop backends ------------------------------------------------------------------------------------------

@@ -12,7 +12,11 @@ gr = pytest.importorskip("gradio", reason='the web demo needs the demo extra: pi
 
 from odtrack_hf import web_demo  # noqa: E402
 from odtrack_hf.demo_clips import DEMO_CLIPS  # noqa: E402
-from odtrack_hf.session_odtrack import ODTrackInferenceSession, default_inference_dtype  # noqa: E402
+from odtrack_hf.session_odtrack import (  # noqa: E402
+    DEFAULT_MAX_TEMPLATES,
+    ODTrackInferenceSession,
+    default_inference_dtype,
+)
 from odtrack_hf.video_io import read_video_frames  # noqa: E402
 
 
@@ -189,8 +193,9 @@ def test_odtrack_demo_web_serves_the_page_with_the_given_options(monkeypatch):
     monkeypatch.setattr(web_demo, "build_demo", build)
     assert main(["demo", "--web", "--model", "some/model", "--device", "cpu", "--port", "7999"]) == 0
     assert launched == {
-        "model": "some/model", "device": "cpu", "max_templates": None, "dtype": None, "server_port": 7999
-    }
+        "model": "some/model", "device": "cpu", "max_templates": DEFAULT_MAX_TEMPLATES, "dtype": None,
+        "server_port": 7999,
+    }  # fmt: skip
 
 
 def test_odtrack_demo_web_without_gradio_says_how_to_install_it(capsys, monkeypatch):

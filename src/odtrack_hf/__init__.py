@@ -5,7 +5,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_odtrack import PRESETS, ODTrackConfig, odtrack_preset
 from .image_processing_odtrack import ODTrackImageProcessor
-from .model_loading import DEFAULT_MODEL_DIR
+from .model_loading import DEFAULT_MODEL_DIR, model_folder
 from .modeling_odtrack import ODTrackModel, ODTrackOutput, ODTrackPreTrainedModel, ODTrackTemplateCache
 from .pipeline_odtrack import ObjectTrackingPipeline
 from .processing_odtrack import ODTrackProcessor
@@ -46,5 +46,6 @@ __all__ = [
     "ODTrackTrackingOutput",
     "ObjectTrackingPipeline",
     "TemplateMemoryPolicy",
+    "model_folder",
     "odtrack_preset",
 ]

@@ -6,23 +6,48 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .session_odtrack import DEFAULT_MAX_TEMPLATES
+
 
 class CommandError(Exception):
     """A user error: printed as one line, exit code 2."""
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--model``, ``--device`` and ``--max-templates``, shared by the commands that track."""
+def add_model_arguments(parser: argparse.ArgumentParser, official_memory: bool = False) -> None:
+    """Add ``--model``, ``--device`` and ``--max-templates``, shared by the commands that track.
+
+    ``official_memory``: ``--max-templates`` defaults to the official, unbounded template memory (the commands
+    that reproduce the official tracker on benchmarks) instead of ``DEFAULT_MAX_TEMPLATES``.
+    """
     parser.add_argument(
         "--model",
         help="save_pretrained folder or Hub id of an ODTrack model (default: the model shipped with the package)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where to run the model (default: cuda if available)")
+    default = "none" if official_memory else str(DEFAULT_MAX_TEMPLATES)
     parser.add_argument(
         "--max-templates",
-        type=int,
-        help="bound the template memory per object (default: the official, unbounded memory)",
+        type=parse_max_templates,
+        default=parse_max_templates(default),
+        metavar="M",
+        help=f"bound on the stored templates per object (default {default}); 'none' keeps the official, unbounded "
+        "memory and so exactly the official template selection",
     )
+
+
+def parse_max_templates(text: str) -> int | None:
+    """``--max-templates``: a positive integer, or ``none`` for the official, unbounded template memory."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a positive integer nor 'none' (the official, unbounded memory), e.g. 64"
+        )
+    return value
 
 
 DTYPES = ("float32", "bfloat16", "float16")

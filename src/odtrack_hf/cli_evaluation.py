@@ -37,7 +37,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "folder: a sub-folder of --root, e.g. heldout",
     )
     parser.add_argument("--output-dir", required=True, type=Path, help="folder for results, metrics and plots")
-    add_model_arguments(parser)
+    add_model_arguments(parser, official_memory=True)
     add_dtype_argument(parser)
     parser.add_argument(
         "--num-processes", type=int, default=1, help="processes to track with, sequences split between them (default 1)"
@@ -143,7 +143,7 @@ def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--frames", required=True, help="comma-separated frame indices >= 1, e.g. 1,10,20")
     parser.add_argument("--layer", type=int, default=-1, help="block to show (default -1: the last)")
     parser.add_argument("--output-dir", type=Path, required=True, help="folder for the PNG files")
-    add_model_arguments(parser)
+    add_model_arguments(parser, official_memory=True)
     parser.set_defaults(func=run_attention)
     return parser
 

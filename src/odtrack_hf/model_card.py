@@ -218,7 +218,9 @@ def _body(preset: str, info: CheckpointInfo, model_id: str) -> str:
         f"- **Parameters:** {info.parameters}.",
         "- **Inputs:** reference (template) crops of 192 × 192 px (factor 2.0 around the box) and a search crop of "
         "384 × 384 px (factor 5.0), ImageNet normalisation. At inference the template memory is frame 0 plus "
-        f"{'4' if got10k else '3'} segment midpoints, as in the official tracker.",
+        f"{'4' if got10k else '3'} segment midpoints, as in the official tracker; odtrack-hf keeps at most 64 "
+        "templates by default and, on long videos, takes the stored ones nearest to the official choice "
+        "(`max_templates=None` keeps the official memory and selection).",
         f"- **Training data:** {info.training_data}.",
     ]
     if info.efficiency:
@@ -251,7 +253,8 @@ def _body(preset: str, info: CheckpointInfo, model_id: str) -> str:
         "python - <<'EOF'",
         "import odtrack_hf",
         "from transformers import pipeline",
-        f'tracker = pipeline("object-tracking", model="{preset}", processor=odtrack_hf.ODTrackProcessor())',
+        f'tracker = pipeline("object-tracking", model=odtrack_hf.model_folder("{preset}"), '
+        "processor=odtrack_hf.ODTrackProcessor())",
         f'tracker.save_pretrained("{preset}")  # adds processor_config.json and the code for trust_remote_code',
         "EOF",
         f"odtrack card {preset} --preset {preset}  # writes this card as {preset}/README.md",
@@ -356,7 +359,7 @@ The full training configuration is in `training_config.json`.
 from transformers import pipeline
 import odtrack_hf  # registers the model and the pipeline
 
-tracker = pipeline("object-tracking", model="<this folder>")
+tracker = pipeline("object-tracking", model=odtrack_hf.model_folder("<this folder>"))
 ```
 
 Describe the intended use, the evaluation results and the limitations here before sharing the model.

@@ -25,6 +25,26 @@ CONVERT_HINT = (
 )
 
 
+def model_folder(path: str | os.PathLike) -> str:
+    """``path`` as a string, once checked to be a model folder (one with a ``config.json``), for
+    ``pipeline("object-tracking", model=...)`` or ``from_pretrained``.
+
+    transformers takes a name that is no folder for a Hub id, so offline a missing folder only gets
+    "couldn't connect to huggingface.co". Here it raises ``FileNotFoundError`` naming the folder and how
+    to make it. For a Hub id, pass the id itself.
+    """
+    folder = Path(path).expanduser()
+    if (folder / "config.json").is_file():
+        return str(folder)
+    if not folder.exists():
+        problem = f"no model folder {str(folder)!r} here"
+    elif folder.is_dir():
+        problem = f"{str(folder)!r} is not a model folder (it has no config.json)"
+    else:
+        problem = f"{str(folder)!r} is a file, not a model folder"
+    raise FileNotFoundError(f"{problem}; {CONVERT_HINT.format(name=folder)}.")
+
+
 def load_pretrained(from_pretrained: Callable[[str], Any], source: str | os.PathLike) -> Any:
     """``from_pretrained(source)`` of an ODTrack folder or Hub id, with every failure as one ``ValueError``
     (``FileNotFoundError`` for a missing folder) naming the folder, the problem and the fix.
@@ -93,4 +113,4 @@ def load_tracker(model_name: str | None, device: str) -> tuple[ODTrackModel, ODT
     return model, load_processor(model_name)
 
 
-__all__ = ["DEFAULT_MODEL_DIR", "load_pretrained", "load_processor", "load_tracker"]
+__all__ = ["DEFAULT_MODEL_DIR", "load_pretrained", "load_processor", "load_tracker", "model_folder"]

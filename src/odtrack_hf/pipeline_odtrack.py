@@ -18,8 +18,15 @@ import torch
 from torchvision.ops import box_convert
 from transformers.pipelines.base import Pipeline
 
-from .session_odtrack import ODTrackInferenceSession, ODTrackTrackingOutput, default_inference_dtype
+from .session_odtrack import (
+    DEFAULT_MAX_TEMPLATES,
+    ODTrackInferenceSession,
+    ODTrackTrackingOutput,
+    default_inference_dtype,
+)
 from .video_io import read_video_frames
+
+_NOT_GIVEN = object()  # tells an omitted max_templates from max_templates=None
 
 
 class ObjectTrackingPipeline(Pipeline):
@@ -37,13 +44,14 @@ class ObjectTrackingPipeline(Pipeline):
     RGB arrays) or any iterable of frames (consumed lazily). Objects get ids 1, 2, ... in the order of
     ``boxes``. The first frame returns the given boxes with score 1.0.
 
-    ``max_templates`` (at construction or per call) bounds the template memory of long videos (see
-    [`TemplateMemoryPolicy`]); the default reproduces the official tracker. ``compile=True`` runs the
-    model through ``torch.compile``. Per call, ``dtype`` is the compute dtype: by default bf16 autocast
-    for a float32 model on a CPU with native bf16, else the model's dtype ([`default_inference_dtype`]);
-    ``dtype=torch.float32`` keeps float32, ``dtype=torch.bfloat16`` runs a float32 model under bf16
-    autocast; ``pipeline(..., dtype=torch.bfloat16)`` instead loads bf16 weights (on CPU as fast or
-    faster, see ``docs/performance.md``). ``crop_backend="torch"`` crops every object in one batched
+    ``max_templates`` (at construction or per call) bounds the stored templates per object (default
+    ``DEFAULT_MAX_TEMPLATES``, 64, so that memory stays flat over long videos); ``max_templates=None``
+    keeps the official, unbounded memory and exactly the official template selection (see
+    [`TemplateMemoryPolicy`]). ``compile=True`` runs the model through ``torch.compile``. Per call,
+    ``dtype`` is the compute dtype: by default bf16 autocast for a float32 model on a CPU with native
+    bf16, else the model's dtype ([`default_inference_dtype`]); ``dtype=torch.float32`` keeps float32,
+    ``dtype=torch.bfloat16`` runs a float32 model under bf16 autocast; ``pipeline(..., dtype=torch.bfloat16)``
+    instead loads bf16 weights (on CPU as fast or faster, see ``docs/performance.md``). ``crop_backend="torch"`` crops every object in one batched
     op on the model's device instead of the processor's default (``"opencv"``, the official crop).
     """
 
@@ -55,13 +63,16 @@ class ObjectTrackingPipeline(Pipeline):
 
     def _sanitize_parameters(
         self,
-        max_templates: int | None = None,
+        max_templates: int | None | object = _NOT_GIVEN,
         dtype: torch.dtype | None = None,
         compile: bool | None = None,
         crop_backend: str | None = None,
     ) -> tuple[dict, dict, dict]:
-        forward_params = {"max_templates": max_templates, "dtype": dtype, "compile": compile, "crop_backend": crop_backend}
-        return {}, {name: value for name, value in forward_params.items() if value is not None}, {}
+        forward_params = {"dtype": dtype, "compile": compile, "crop_backend": crop_backend}
+        forward_params = {name: value for name, value in forward_params.items() if value is not None}
+        if max_templates is not _NOT_GIVEN:  # None is a choice here: the official, unbounded memory
+            forward_params["max_templates"] = max_templates
+        return {}, forward_params, {}
 
     def __call__(self, video: Any, boxes: Sequence[Sequence[float]] | None = None, **kwargs) -> list[list[dict]]:
         """Track ``boxes`` (``[xmin, ymin, xmax, ymax]`` pixels, one per object) through ``video``.
@@ -80,7 +91,7 @@ class ObjectTrackingPipeline(Pipeline):
             self.processor,
             inference_device=self.device,
             dtype=forward_params.get("dtype") or default_inference_dtype(self.model, self.device),
-            max_templates=forward_params.get("max_templates"),
+            max_templates=forward_params.get("max_templates", DEFAULT_MAX_TEMPLATES),
             compile=forward_params.get("compile", False),
             crop_backend=forward_params.get("crop_backend"),
         )

@@ -17,7 +17,8 @@ forward, and after ``2 * tracker_template_number`` frames every object uses
 
 With separate attention the template path does not depend on the search frame: each object keeps
 the model's [`ODTrackTemplateCache`] of its selected templates and recomputes it only when the
-selection changes (every frame up to ``2n``, then only when ``f // n`` changes).
+selection changes (every frame up to ``2n``, then every ``n`` frames with the official memory, and
+far less often with the bounded one, whose sparse templates stay the nearest ones for longer).
 
 With ``crop_backend="torch"`` each frame is moved to the inference device once, and the search crops
 of all objects (and their new templates) are cut there in one batched op per call.
@@ -60,36 +61,43 @@ class ODTrackTrackingOutput:
     scores: torch.Tensor
 
 
+DEFAULT_MAX_TEMPLATES = 64
+"""Default bound on the stored templates per object: 7 MB of uint8 crops at 192 px, 1.4 MB at 84 px."""
+
+
 class TemplateMemoryPolicy:
-    r"""Which stored templates an object uses on each frame, and which it must keep for later.
+    r"""Which stored templates an object uses on each frame, and which it keeps for later.
 
     Memory index ``k`` is the template cropped ``k`` frames after the object was added (``k = 0`` is
     the template from the given box). While tracking its ``f``-th frame (``f = 1, 2, ...``) an object
     uses, as the official ``select_memory_frames`` with ``n = template_number`` (docs/official-implementation.md,
     "Tracker crops, window and update"):
     every stored template while ``f <= n``, afterwards ``{0} ∪ {i * (f // n) + (f // n) // 2 : i < n}``.
+    The chosen indices only move forward: after frame ``f`` template ``k >= 1`` can still be chosen iff
+    ``f < n`` or ``k >= ((f + 1) // n) // 2`` (:meth:`oldest_selectable`), so the official memory needs
+    ``(1 - 1/(2n)) * f`` stored crops (5/6 of the frames for ODTrack-B).
 
-    ``max_templates=None`` reproduces this exactly. Template ``k`` is still selectable after frame
-    ``f`` iff ``k == 0``, ``f < n``, or ``2k + 1 >= (f + 1) // n`` (it is the first segment midpoint
-    when ``f // n`` reaches ``2k``), so only templates older than about ``f / (2n)`` frames can be
-    dropped: the official policy needs ``(1 - 1/(2n)) * f`` stored crops (5/6 of the frames for
-    ODTrack-B). Crops are stored as uint8, a quarter of the official float32 tensors.
+    ``max_templates=None`` keeps every template that can still be chosen: the official selection exactly.
 
-    ``max_templates=M`` bounds the memory: templates are kept on a grid of stride ``s`` (the smallest
-    power of two with ``f // s + 1 <= M``), frames off the grid are not stored, and each official
-    index is replaced by the nearest stored one. Until the grid first coarsens (``f < M``) this is
-    identical to the official policy; afterwards each chosen template is within ``s / 2 <= f / M``
-    frames of the official one.
+    ``max_templates=M`` (default 64) bounds the memory to ``M`` templates. Templates that can no
+    longer be chosen are dropped as above (except, when the oldest selectable template itself was
+    thinned away, its nearest older stored neighbour); while more than ``M`` remain, the template whose
+    removal leaves the smallest gap between its stored neighbours goes (the newer of equal ones), never
+    frame 0, the oldest or the newest. The slots thus stay spread evenly over the range the official
+    selection can still reach, and each official index is replaced by the nearest stored one: the
+    selection is the official one while the official memory fits in ``M``, then each chosen template
+    stays within ``f / (M - 2)`` frames of the official one.
     """
 
-    def __init__(self, template_number: int, max_templates: int | None = None):
+    def __init__(self, template_number: int, max_templates: int | None = DEFAULT_MAX_TEMPLATES):
         if template_number < 1:
             raise ValueError(f"template_number must be >= 1, got {template_number}.")
-        if max_templates is not None and max_templates < template_number + 1:
+        smallest = 2 * (template_number + 1)
+        if max_templates is not None and max_templates < smallest:
             raise ValueError(
-                f"max_templates ({max_templates}) must be at least template_number + 1 = {template_number + 1}: "
-                "the official selection uses up to that many templates. Use e.g. max_templates=32, or None "
-                "for the official (unbounded) memory."
+                f"max_templates ({max_templates}) must be at least 2 * (template_number + 1) = {smallest}, twice the "
+                f"templates one step uses, so that thinning never merges two of them. Use e.g. max_templates="
+                f"{DEFAULT_MAX_TEMPLATES}, or None (--max-templates none) for the official, unbounded memory."
             )
         self.template_number = template_number
         self.max_templates = max_templates
@@ -111,18 +119,31 @@ class TemplateMemoryPolicy:
             chosen.add(min(candidates, key=lambda index: (abs(index - target), index)))
         return sorted(chosen)
 
-    def stride(self, frame: int) -> int:
-        """Grid stride of the bounded memory after ``frame`` tracked frames (1 for the official policy)."""
-        stride = 1
-        while self.max_templates is not None and frame // stride + 1 > self.max_templates:
-            stride *= 2
-        return stride
+    def oldest_selectable(self, frame: int) -> int:
+        """The smallest memory index ``k >= 1`` the official selection can choose on a frame after the ``frame``-th."""
+        if frame < self.template_number:
+            return 1
+        return max(1, (frame + 1) // self.template_number // 2)
 
     def keeps(self, index: int, frame: int) -> bool:
-        """Whether template ``index`` can still be selected on a frame after the ``frame``-th."""
-        if self.max_templates is not None:
-            return index % self.stride(frame) == 0
-        return index == 0 or frame < self.template_number or 2 * index + 1 >= (frame + 1) // self.template_number
+        """Whether template ``index`` can still be chosen by the official selection after the ``frame``-th frame."""
+        return index == 0 or index >= self.oldest_selectable(frame)
+
+    def kept(self, stored: Iterable[int], frame: int) -> list[int]:
+        """The stored memory indices to keep after the ``frame``-th tracked frame (its template included)."""
+        stored = sorted(stored)
+        oldest = self.oldest_selectable(frame)
+        if self.max_templates is None:
+            return [index for index in stored if self.keeps(index, frame)]
+        position = bisect.bisect_left(stored, oldest)
+        if position < len(stored) and stored[position] > oldest:
+            position -= 1  # ``oldest`` itself was thinned away: its older neighbour may be the nearest to it
+        kept = stored[:1] + stored[max(position, 1) :]
+        while len(kept) > self.max_templates:
+            # kept[0] is frame 0, kept[1] the oldest kept, kept[-1] the newest: thin the ones between
+            gaps = {i: kept[i + 1] - kept[i - 1] for i in range(2, len(kept) - 1)}
+            del kept[min(gaps, key=lambda i: (gaps[i], -i))]
+        return kept
 
 
 @functools.cache
@@ -177,8 +198,9 @@ class ODTrackInferenceSession:
             ``torch.bfloat16`` for a float32 model, runs the model under ``torch.autocast``, leaving the
             weights as they are; a model loaded in bf16 runs in bf16 without it (on CPU as fast or
             faster, see ``docs/performance.md``). Geometry is always float64.
-        max_templates: ``None`` for the official template memory, an integer to bound the number of
-            stored templates per object (see [`TemplateMemoryPolicy`]).
+        max_templates: bound on the stored templates per object (default ``DEFAULT_MAX_TEMPLATES``, 64), or
+            ``None`` for the official, unbounded memory and exactly the official template selection (see
+            [`TemplateMemoryPolicy`]).
         compile: run the model through ``torch.compile(dynamic=True)``, so that the growing number of
             templates (1 to ``n + 1``) and of objects does not recompile every frame.
         crop_backend: ``"opencv"`` (the official crop on the CPU) or ``"torch"`` (every object's crop in one
@@ -202,7 +224,7 @@ class ODTrackInferenceSession:
         inference_device: str | torch.device | None = None,
         state_device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
-        max_templates: int | None = None,
+        max_templates: int | None = DEFAULT_MAX_TEMPLATES,
         compile: bool = False,
         crop_backend: str | None = None,
     ):
@@ -416,20 +438,17 @@ class ODTrackInferenceSession:
         return {"template_cache": ODTrackTemplateCache.concatenate([objects[p].template_cache for p in positions])}
 
     def _update_memory(self, image: np.ndarray | torch.Tensor, objects: list[_TrackedObject]) -> None:
-        policy = self.template_policy
-        storing = [obj for obj in objects if policy.keeps(obj.frames_tracked, obj.frames_tracked)]
-        if storing:
-            crops = self._crops(
-                image, [obj.box for obj in storing], "template", do_rescale=False, do_normalize=False
-            )["pixel_values"].to(self.state_device)
-            for obj, crop in zip(storing, crops):
-                obj.templates[obj.frames_tracked] = crop.clone()  # own storage: objects drop crops independently
-        for obj in objects:
-            for index in [k for k in obj.templates if not policy.keeps(k, obj.frames_tracked)]:
+        # every policy stores the newest template: it is the upper end of what later frames choose from
+        crops = self._crops(image, [obj.box for obj in objects], "template", do_rescale=False, do_normalize=False)
+        for obj, crop in zip(objects, crops["pixel_values"].to(self.state_device)):
+            obj.templates[obj.frames_tracked] = crop.clone()  # own storage: objects drop crops independently
+            kept = set(self.template_policy.kept(obj.templates, obj.frames_tracked))
+            for index in [k for k in obj.templates if k not in kept]:
                 del obj.templates[index]
 
 
 __all__ = [
+    "DEFAULT_MAX_TEMPLATES",
     "ODTrackInferenceSession",
     "ODTrackTrackingOutput",
     "TemplateMemoryPolicy",

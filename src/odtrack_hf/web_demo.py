@@ -32,7 +32,7 @@ from .cli_common import write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
 from .image_processing_odtrack import check_box
 from .model_loading import load_tracker
-from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
+from .session_odtrack import DEFAULT_MAX_TEMPLATES, ODTrackInferenceSession, default_inference_dtype
 from .utils import resolve_device
 from .video_io import VideoWriter, draw_tracks, read_video_frames, video_info
 
@@ -181,7 +181,7 @@ def track(
     max_frames: int | None = None,
     stop: threading.Event | None = None,
     device: str | None = None,
-    max_templates: int | None = None,
+    max_templates: int | None = DEFAULT_MAX_TEMPLATES,
     dtype: str | None = None,
 ) -> Iterator[TrackingUpdate]:
     """Track the targets through ``video``, yielding a :class:`TrackingUpdate` after every frame.
@@ -280,7 +280,7 @@ _STOPS: dict[str, threading.Event] = {}
 def build_demo(
     model: str | None = None,
     device: str | None = None,
-    max_templates: int | None = None,
+    max_templates: int | None = DEFAULT_MAX_TEMPLATES,
     dtype: str | None = None,
 ) -> gr.Blocks:
     """The Gradio page. ``model`` pre-fills the model box (default: the shipped model); ``device``,
