@@ -10,6 +10,7 @@ so load from other jobs hits both alike; the ratio is the figure to compare acro
 
     python benchmarks/default_speed.py --threads 2
     python benchmarks/default_speed.py --threads 2 --dtype float32   # the explicit float32 path as well
+    python benchmarks/default_speed.py --threads 2 --model runs/some/export   # another model folder
 """
 
 from __future__ import annotations
@@ -45,25 +46,20 @@ def load_frames(count: int) -> tuple[list[np.ndarray], list[float]]:
     return frames, [x * sx, y * sy, w * sx, h * sy]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=100, help="frames per pass (the clip has 132)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved passes of each tracker")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--dtype", choices=["float32", "bfloat16"], help="also time the shipped model with this explicit dtype"
-    )
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+def measure_default_speed(
+    model: str | None = None, frames: int = 100, rounds: int = 5, dtype: str | None = None
+) -> dict[str, float]:
+    """fps of ODTrack through ``pipeline("object-tracking")`` with default settings (``model``: a folder,
+    default the shipped model) and of OpenCV CSRT, on the same pre-decoded frames, in interleaved passes;
+    with ``dtype``, also ODTrack with that explicit compute dtype. Keys: ``"ODTrack, default settings"``,
+    ``"OpenCV CSRT"`` (and ``"ODTrack, dtype=<dtype>"``)."""
+    images, (x, y, w, h) = load_frames(frames)
+    bgr = [cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) for frame in images]
+    tracker = pipeline("object-tracking", model=model, device="cpu")
 
-    frames, (x, y, w, h) = load_frames(args.frames)
-    bgr = [cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) for frame in frames]
-    tracker = pipeline("object-tracking", device="cpu")
-
-    def shipped(**options):
+    def odtrack(**options):
         def run() -> None:
-            for _ in tracker.stream(frames, boxes=[x, y, x + w, y + h], **options):
+            for _ in tracker.stream(images, boxes=[x, y, x + w, y + h], **options):
                 pass
 
         return run
@@ -74,19 +70,33 @@ def main() -> None:
         for frame in bgr[1:]:
             opencv.update(frame)
 
-    variants = {"shipped model, default settings": shipped(), "OpenCV CSRT": csrt}
-    if args.dtype:
-        variants[f"shipped model, dtype={args.dtype}"] = shipped(dtype=getattr(torch, args.dtype))
-    fps = {name: len(frames) / seconds for name, seconds in interleaved_medians(variants, args.rounds).items()}
+    variants = {"ODTrack, default settings": odtrack(), "OpenCV CSRT": csrt}
+    if dtype:
+        variants[f"ODTrack, dtype={dtype}"] = odtrack(dtype=getattr(torch, dtype))
+    return {name: len(images) / seconds for name, seconds in interleaved_medians(variants, rounds).items()}
 
-    chosen = default_inference_dtype(tracker.model, "cpu")
-    print(f"bigbuckbunny.mp4 resized to {SIZE[0]}x{SIZE[1]}, {len(frames)} pre-decoded frames per pass, "
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=100, help="frames per pass (the clip has 132)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved passes of each tracker")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", help="model folder (default: the shipped model)")
+    parser.add_argument(
+        "--dtype", choices=["float32", "bfloat16"], help="also time ODTrack with this explicit dtype"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    fps = measure_default_speed(args.model, args.frames, args.rounds, args.dtype)
+    chosen = default_inference_dtype(pipeline("object-tracking", model=args.model, device="cpu").model, "cpu")
+    print(f"bigbuckbunny.mp4 resized to {SIZE[0]}x{SIZE[1]}, {args.frames} pre-decoded frames per pass, "
           f"median of {args.rounds} interleaved passes after one warm-up pass each")
     print(f"  {machine_line(args.threads)}")
     print(f"  CPU with native bf16: {cpu_has_native_bf16()}; default compute dtype: {chosen}")
     for name, value in fps.items():
         print(f"  {name:36s} {value:7.1f} fps")
-    print(f"  shipped model / CSRT: {fps['shipped model, default settings'] / fps['OpenCV CSRT']:.2f}x")
+    print(f"  ODTrack / CSRT: {fps['ODTrack, default settings'] / fps['OpenCV CSRT']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ its training config, loads the checkpoint's weights (strictly) and writes both:
 
 ``latest`` picks the newest complete checkpoint of the config's ``output_dir``. ``--no-token-propagation``
 writes ``propagate_temporal_token: false`` into the exported config: at inference every frame then starts
-from the learned temporal token (the package's default model ships so, docs/default_model.md §5).
+from the learned temporal token (the default model shipped so up to stage 4, docs/default_model.md §5).
+``--temporal-token-horizon H`` writes ``temporal_token_horizon: H``: the session carries the token but
+restarts it every H frames (stage 5, docs/default_model.md §11).
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ from odtrack_hf.training.loop import build_model, list_checkpoints
 
 
 def export_checkpoint(
-    config_path: str | Path, checkpoint: str | Path, out: str | Path, propagate_temporal_token: bool | None = None
+    config_path: str | Path,
+    checkpoint: str | Path,
+    out: str | Path,
+    propagate_temporal_token: bool | None = None,
+    temporal_token_horizon: int | None = None,
 ) -> Path:
     """Write ``out`` (model + processor) from ``checkpoint`` (a ``step_<n>`` folder or ``"latest"``).
 
     ``propagate_temporal_token`` overrides the training config's value in the exported config (``None``
-    keeps it). Returns the checkpoint folder that was exported.
+    keeps it); ``temporal_token_horizon`` sets the exported config's token restart period (``None`` keeps
+    the training config's). Returns the checkpoint folder that was exported.
     """
     config = TrainingConfig.from_file(config_path)
     if str(checkpoint) == "latest":
@@ -45,6 +52,8 @@ def export_checkpoint(
     load_state_dict_strict(model, load_file(checkpoint / "model.safetensors"), f"checkpoint {checkpoint}")
     if propagate_temporal_token is not None:
         model.config.propagate_temporal_token = propagate_temporal_token
+    if temporal_token_horizon is not None:
+        model.config.temporal_token_horizon = temporal_token_horizon
     model.save_pretrained(out)
     cfg = model.config
     ODTrackProcessor.from_model_config(cfg).save_pretrained(out)
@@ -60,8 +69,13 @@ def main() -> None:
         "--no-token-propagation", action="store_true",
         help="export with propagate_temporal_token: false (every frame starts from the learned token)",
     )
+    parser.add_argument(
+        "--temporal-token-horizon", type=int, metavar="H",
+        help="export with temporal_token_horizon: H (the session restarts the carried token every H frames)",
+    )
     args = parser.parse_args()
-    exported = export_checkpoint(args.config, args.checkpoint, args.out, False if args.no_token_propagation else None)
+    propagate = False if args.no_token_propagation else None
+    exported = export_checkpoint(args.config, args.checkpoint, args.out, propagate, args.temporal_token_horizon)
     print(f"{exported} -> {args.out}")
 
 

@@ -23,23 +23,22 @@ def make():
 
 
 def test_stages_match_their_configs(make):
-    first = TrainingConfig.from_file(REPO / make.STAGES[0].config)
+    resumed = make.STAGES[: make.FINE_TUNING_STAGE]
+    first = TrainingConfig.from_file(REPO / resumed[0].config)
     for stage in make.STAGES:
         config = TrainingConfig.from_file(REPO / stage.config)
         assert config.output_dir == stage.output_dir
         steps_per_epoch = config.samples_per_epoch // config.per_device_train_batch_size
         assert stage.last_step <= config.num_epochs * steps_per_epoch
-        # a later stage resumes the first one's checkpoint: same architecture, same sampler seed
+    for stage in resumed:
+        # stages 2-4 resume the previous stage's checkpoint: same architecture, same sampler seed
+        config = TrainingConfig.from_file(REPO / stage.config)
         assert config.model_config == first.model_config and config.seed == first.seed
-    assert [s.last_step for s in make.STAGES] == sorted({s.last_step for s in make.STAGES})
-
-
-def test_stages_to_a_step(make):
-    last_of_first = make.STAGES[0].last_step
-    assert make.stages_to(last_of_first) == [make.STAGES[0]]
-    assert make.stages_to(last_of_first + 1) == list(make.STAGES[:2])
-    with pytest.raises(ValueError, match="past the recipe's last stage"):
-        make.stages_to(make.STAGES[-1].last_step + 1)
+    assert [s.last_step for s in resumed] == sorted({s.last_step for s in resumed})
+    # the fine-tuning stage starts from the model folder its commands make
+    fine_tuning = make.STAGES[make.FINE_TUNING_STAGE]
+    folder = TrainingConfig.from_file(REPO / fine_tuning.config).model_name_or_path
+    assert any(folder in command for command in fine_tuning.commands)
 
 
 def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monkeypatch):
@@ -51,8 +50,11 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     second = tiny_values("stage2", more, save_steps=4, num_epochs=4, lr_drop_epoch=3, logging_steps=1)
     for name, values in (("s1.yaml", first), ("s2.yaml", second)):
         (tmp_path / name).write_text(yaml.safe_dump(values))
-    stages = (make.Stage("s1.yaml", 8, "--out d1", "first"), make.Stage("s2.yaml", 16, "--out d2", "second"))
     monkeypatch.setattr(make, "ROOT", tmp_path)
+    stages = (
+        make.Stage("s1.yaml", 8, ("odtrack generate-data --out d1",), "first"),
+        make.Stage("s2.yaml", 16, ("odtrack generate-data --out d2", *make.resume("s1.yaml", 8, "s2.yaml")), "second"),
+    )
     monkeypatch.setattr(make, "STAGES", stages)
 
     bullets, commands = make.training_section(16)
@@ -73,11 +75,13 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     # the last command exports the newest checkpoint as the shipped model is configured
     export = commands.splitlines()[-1]
     program, *argv = shlex.split(export)[1:]
-    assert program == "scripts/export_checkpoint.py" and argv[-1] == "--no-token-propagation"
+    assert program == "scripts/export_checkpoint.py" and argv[-2:] == ["--temporal-token-horizon", str(make.EXPORT_HORIZON)]
     monkeypatch.setattr(sys, "argv", [program, *argv])
     load_script(program).main()
     out = tmp_path / "stage2" / "export" / "latest"
-    assert json.loads((out / "config.json").read_text())["propagate_temporal_token"] is False
+    exported_config = json.loads((out / "config.json").read_text())
+    assert exported_config["propagate_temporal_token"] is True
+    assert exported_config["temporal_token_horizon"] == make.EXPORT_HORIZON
     assert (out / "processor_config.json").exists()
     weights = load_file(tmp_path / "stage2" / "checkpoints" / "step_00000016" / "model.safetensors")
     exported = ODTrackModel.from_pretrained(out).state_dict()
