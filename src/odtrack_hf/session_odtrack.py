@@ -381,9 +381,9 @@ class ODTrackInferenceSession:
     def _track(self, image: np.ndarray | torch.Tensor, objects: list[_TrackedObject]) -> None:
         search = self._crops(image, [obj.box for obj in objects], "search", device=self.inference_device)
         selections, groups = [], {}
+        horizon = self.model.config.temporal_token_horizon
         for position, obj in enumerate(objects):
             obj.frames_tracked += 1
-            horizon = self.model.config.temporal_token_horizon
             if horizon is not None and obj.frames_tracked % horizon == 0:
                 obj.temporal_token = None
             selections.append(self.template_policy.select(obj.frames_tracked, obj.templates))
