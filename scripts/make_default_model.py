@@ -116,7 +116,7 @@ STAGES = (
     ),
     Stage(
         "examples/configs/default_model_stage5.yaml",
-        3000,
+        2400,
         (
             "python -m odtrack_hf.data.generation.packages   # the Debian packages of the wide mix",
             f"odtrack generate-data --out data/wide --num-sequences 600 --mix wide --seed 0 {TRAIN_DATA} --workers 2",
@@ -127,7 +127,7 @@ STAGES = (
         ),
         "fine-tuned from the shipped stage-4 model (float16 weights) on the wide mix (600 sequences, 3 parts) plus "
         "300 classic and 150 stretched ones; separate attention, 4 search frames per clip with the token carried, "
-        "float32, learning rate 2e-4 (x0.1 from step 2,600), steps counted from 1 again",
+        "float32, learning rate 2e-4 (x0.1 from step 2,000), steps counted from 1 again",
     ),
 )
 FINE_TUNING_STAGE = 4  # index of the stage that starts from a model folder and counts its steps from 1 (stage 5)
@@ -302,7 +302,7 @@ def build_card(facts: dict) -> ModelCard:
     stages, commands = training_section(facts["step"])
     wide_table = _results_table(
         [
-            (f"**odtrack-hf default** (token {token.split(' and ')[0]})", wide),
+            (f"**odtrack-hf default** (token carried{f', restarted every {horizon} frames' if horizon else ''})", wide),
             ("odtrack-hf default, fresh token every frame", fresh),
         ],
         wide["compare"],
