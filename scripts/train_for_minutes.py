@@ -9,6 +9,9 @@ The recipe for a borrowed GPU machine (it runs the same on a CPU, only slower):
     # back here: join the files and go on training on the CPU (--minutes 0 only joins)
     python scripts/train_for_minutes.py examples/configs/default_model_stage4.yaml --from-parts parts/out --minutes 30
 
+The same for the shipped model's last stage (three dataset roots, and the image packages it needs) is in
+docs/training.md, "Training for a fixed time on a borrowed machine".
+
 Steps, in order:
 
 1. ``--from-parts DIR``: the checkpoint split by an earlier run (``DIR/manifest.json`` and its parts) is
