@@ -17,6 +17,7 @@ from .cli_common import (
     load_onnx_tracker,
     parse_box,
     results_path,
+    track_and_draw,
     write_results,
 )
 from .demo_clips import DEMO_CLIPS, demo_clip_path
@@ -176,7 +177,6 @@ def _track_video(
     dtype: str | None = None,
 ) -> None:
     import contextlib
-    import itertools
     import time
 
     import torch
@@ -184,7 +184,7 @@ def _track_video(
 
     from .session_odtrack import ODTrackInferenceSession, default_inference_dtype
     from .utils import check_writable, resolve_device
-    from .video_io import VideoWriter, check_video_output, draw_tracks, read_video_frames, video_info
+    from .video_io import VideoWriter, check_video_output, read_video_frames, video_info
 
     # everything that can fail fails here, before the first frame: the video, the outputs, the model
     info = video_info(video)
@@ -206,15 +206,11 @@ def _track_video(
     tracks: dict[int, list[list[float]]] = {}
     bar = None
     start = time.perf_counter()
-    # one decoded frame feeds both the tracker and the drawing (tee buffers at most one frame)
-    drawn, tracked = itertools.tee(read_video_frames(video))
     with VideoWriter(output, info["fps"]) if output else contextlib.nullcontext() as writer:
         try:
-            for frame, result in zip(drawn, session.propagate(tracked, boxes)):
+            for result in track_and_draw(session, read_video_frames(video), boxes, writer):
                 for object_id, box in zip(result.object_ids, result.boxes.tolist()):
                     tracks.setdefault(object_id, []).append(box)
-                if writer is not None:
-                    writer.write(draw_tracks(frame, result.boxes.tolist(), result.object_ids, result.scores.tolist()))
                 if bar is None:  # after the first frame validated the boxes, so errors stay one line
                     # disable=None: no bar when stderr is not a terminal (logs, pipes)
                     bar = tqdm(

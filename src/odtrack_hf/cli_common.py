@@ -1,12 +1,17 @@
 """Pieces shared by the ``odtrack`` sub-commands and the web demo: the user-error type, the model
-options, box parsing, loading an ONNX tracker and writing boxes. The sub-command modules import these; nothing imports ``cli.py`` itself."""
+options, box parsing, loading an ONNX tracker, tracking a video while drawing it, and writing boxes. The sub-command modules import these; nothing imports ``cli.py`` itself."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .session_odtrack import DEFAULT_MAX_TEMPLATES
+import numpy as np
+
+from .session_odtrack import DEFAULT_MAX_TEMPLATES, ODTrackInferenceSession, ODTrackTrackingOutput
+from .video_io import VideoWriter, draw_tracks
 
 
 class CommandError(Exception):
@@ -111,6 +116,22 @@ def load_onnx_tracker(path: Path, model_name: str | None):
                 f"odtrack export-onnx {model_name} --out {path}"
             )
     return model, processor
+
+
+def track_and_draw(
+    session: ODTrackInferenceSession,
+    frames: Iterable[np.ndarray],
+    boxes: Sequence[Sequence[float]],
+    writer: VideoWriter | None = None,
+) -> Iterator[ODTrackTrackingOutput]:
+    """Track ``boxes`` (x1 y1 x2 y2 on the first frame) through ``frames`` with ``session.propagate`` and
+    yield each frame's result, writing the frame with its boxes drawn to ``writer`` when one is given."""
+    # one decoded frame feeds both the tracker and the drawing (tee buffers at most one frame)
+    drawn, tracked = itertools.tee(frames)
+    for frame, result in zip(drawn, session.propagate(tracked, boxes)):
+        if writer is not None:
+            writer.write(draw_tracks(frame, result.boxes.tolist(), result.object_ids, result.scores.tolist()))
+        yield result
 
 
 def results_path(results: Path, object_id: int, count: int) -> Path:

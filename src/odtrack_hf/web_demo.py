@@ -28,7 +28,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .cli_common import write_results
+from .cli_common import track_and_draw, write_results
 from .demo_clips import DEMO_CLIPS, demo_clip_path
 from .image_processing_odtrack import check_box
 from .model_loading import load_tracker
@@ -237,14 +237,11 @@ def track(
 
     try:
         with VideoWriter(annotated, info["fps"]) as writer, contextlib.closing(read_video_frames(video)) as frames:
-            # one decoded frame feeds both the tracker and the drawing (tee buffers at most one frame)
-            drawn, tracked = itertools.tee(frames_to_track(frames))
-            for frame, result in zip(drawn, session.propagate(tracked, boxes)):
+            for result in track_and_draw(session, frames_to_track(frames), boxes, writer):
                 count += 1
                 for object_id, box, score in zip(result.object_ids, result.boxes.tolist(), result.scores.tolist()):
                     tracks.setdefault(object_id, []).append(box)
                     scores.setdefault(object_id, []).append(score)
-                writer.write(draw_tracks(frame, result.boxes.tolist(), result.object_ids, result.scores.tolist()))
                 yield TrackingUpdate(count, total, count / (time.perf_counter() - start))
     except ValueError as error:  # a frame that does not decode, or a box the tracker rejects
         raise gr.Error(str(error), print_exception=False) from None
