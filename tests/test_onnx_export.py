@@ -128,6 +128,22 @@ def test_session_tracks_with_the_onnx_model_like_with_torch_separate(separate, f
         np.testing.assert_allclose(got, want, atol=BOX_ATOL)
 
 
+def test_onnx_model_keeps_the_token_horizon(tmp_path, frames):
+    """The exported step carries ``temporal_token_horizon`` in its config, so the session restarts the token
+    on the same frames as with torch (a lost horizon would carry the token and move the boxes)."""
+    model = tiny_model(attn_type="separate", ce_layers=[], ce_keep_ratios=[], temporal_token_horizon=3)
+    assert model.config.propagate_temporal_token
+    result = export_onnx(model, tmp_path / "step.onnx")
+    onnx_model = ODTrackOnnxModel(result.path)
+    assert onnx_model.config.temporal_token_horizon == 3
+    processor = ODTrackProcessor.from_model_config(model.config)
+    carried = track(model, processor, frames)
+    model.config.temporal_token_horizon = None
+    assert carried != track(model, processor, frames)  # the horizon changes these boxes
+    for got, want in zip(track(onnx_model, processor, frames), carried):
+        np.testing.assert_allclose(got, want, atol=BOX_ATOL)
+
+
 # --- command line -----------------------------------------------------------------------------------
 def run(capsys, *argv):
     code = main([str(a) for a in argv])
