@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_config
+from huggingface_hub.errors import StrictDataclassFieldValidationError
 from tracking_helpers import fixture_clip, fixture_tracker
 
 from odtrack_hf import (
@@ -357,3 +358,11 @@ def test_temporal_token_horizon_restarts_the_carried_token(horizon):
 def test_temporal_token_horizon_must_be_positive():
     with pytest.raises(ValueError, match="temporal_token_horizon must be None"):
         tiny_config(temporal_token_horizon=0)
+
+
+@pytest.mark.parametrize("interval", [0, -2])
+def test_template_refresh_interval_must_be_positive(interval):
+    with pytest.raises(ValueError, match="template_refresh_interval must be >= 1"):
+        tiny_config(template_refresh_interval=interval)
+    with pytest.raises(StrictDataclassFieldValidationError, match="template_refresh_interval"):
+        tiny_config(template_refresh_interval=2.5)

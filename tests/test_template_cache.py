@@ -146,3 +146,35 @@ def test_session_reencodes_templates_only_when_the_selection_changes():
     uncached = [output.boxes for output in reference.propagate(frames, boxes=[init_box, [60.0, 50.0, 30.0, 24.0]])]
     torch.testing.assert_close(torch.stack(cached), torch.stack(uncached), atol=1e-6, rtol=0)
     assert len(encoded) == len(changes)  # the uncached session never encoded templates
+
+
+@pytest.mark.skipif(not SEPARATE, reason="no separate-attention official-parity fixture")
+@pytest.mark.parametrize("interval", [3, 7])
+def test_template_refresh_interval_chooses_templates_every_k_frames(interval):
+    """With ``template_refresh_interval`` k the session chooses templates on tracked frames 1, 1 + k, ...
+    only, re-encodes at most that often, and keeps the held templates stored: a session without the
+    cache, which reads the crops on every frame, tracks the same even with the smallest memory."""
+    directory = SEPARATE[0]
+    model, processor, tracker = tracker_from_fixture(directory)
+    model.config.template_refresh_interval = interval
+    video = load_file(directory / tracker["video_file"])
+    clip = video["frames"].numpy()
+    frames = np.concatenate([clip, clip[::-1], clip, clip[::-1]])
+    init_box = video["init_box_xywh"].tolist()
+    smallest_memory = 2 * (tracker["template_number"] + 1)
+
+    def track(use_template_cache: bool) -> tuple[torch.Tensor, list[int], int]:
+        session = ODTrackInferenceSession(model, processor, max_templates=smallest_memory)
+        session.use_template_cache = use_template_cache
+        chosen_on, encodings, select = [], [], session.template_policy.select
+        session.template_policy.select = lambda frame, stored: chosen_on.append(frame) or select(frame, stored)
+        session._encode_templates = lambda templates: encodings.append(1) or model.encode_templates(templates)
+        boxes = torch.stack([output.boxes for output in session.propagate(frames, boxes=[init_box])])
+        return boxes, chosen_on, len(encodings)
+
+    cached, chosen_on, encodings = track(use_template_cache=True)
+    assert chosen_on == list(range(1, len(frames), interval))
+    assert 2 <= encodings <= len(chosen_on)
+    uncached, _, no_encodings = track(use_template_cache=False)
+    assert no_encodings == 0
+    torch.testing.assert_close(cached, uncached, atol=1e-6, rtol=0)

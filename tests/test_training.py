@@ -285,6 +285,7 @@ def test_training_from_an_exported_hf_dataset(tmp_path, videos, one_thread):
 def test_model_from_pretrained_mae_or_scratch(tmp_path):
     from test_conversion import _mae_checkpoint
 
+    from odtrack_hf.modeling_odtrack import resample_position_embeddings
     from odtrack_hf.training import build_model
 
     values = tiny_values(tmp_path / "run", tmp_path)
@@ -304,6 +305,18 @@ def test_model_from_pretrained_mae_or_scratch(tmp_path):
     )  # fmt: skip
     assert tuned.config.drop_path_rate == 0.0
     assert all(torch.equal(value, mae.state_dict()[name]) for name, value in tuned.state_dict().items())
+    # new crop sizes resample the pretrained model's own position tables, not the pre-training one
+    search_size = mae.config.search_size + 2 * mae.config.patch_size
+    resized = build_model(
+        TrainingConfig.from_dict(
+            {**values, "model_name_or_path": str(tmp_path / "pretrained"), "model_config": {"search_size": search_size}}
+        )
+    )
+    assert resized.config.search_size == search_size and resized.config.template_size == mae.config.template_size
+    expected = resample_position_embeddings(mae.embeddings.search_position_embeddings.data, resized.config.search_feat_size)
+    torch.testing.assert_close(resized.embeddings.search_position_embeddings.data, expected)
+    assert torch.equal(resized.embeddings.template_position_embeddings, mae.embeddings.template_position_embeddings)
+    assert torch.equal(resized.encoder.layers[1].attention.qkv.weight, mae.encoder.layers[1].attention.qkv.weight)
 
 
 # --- optimiser and schedules -------------------------------------------------------------------------

@@ -59,6 +59,11 @@ class ODTrackConfig(PreTrainedConfig):
             learnt to read tokens carried that far; carried through hundreds of frames its token can drift
             (docs/default_model.md). ``None`` (default) carries it for the whole video, as the official
             tracker does. Training clips are unaffected.
+        template_refresh_interval: the tracking session chooses an object's templates from its memory on
+            tracked frames 1, 1 + k, 1 + 2k, ... (k = ``template_refresh_interval``) and keeps that choice in
+            between, so a separate-attention model re-encodes its templates at most every k frames (the
+            official selection changes every ``tracker_template_number``-th frame or so, and each change costs
+            a template encoding). ``1`` (default) chooses on every frame, as the official tracker does.
     """
 
     model_type = "odtrack"
@@ -95,6 +100,7 @@ class ODTrackConfig(PreTrainedConfig):
     average_loss_over_frames: bool = True
     propagate_temporal_token: bool = True
     temporal_token_horizon: int | None = None
+    template_refresh_interval: int = 1
 
     def __post_init__(self, **kwargs):
         self.ce_layers = [int(i) for i in self.ce_layers]
@@ -203,6 +209,11 @@ class ODTrackConfig(PreTrainedConfig):
             raise ValueError(
                 f"temporal_token_horizon must be None (carry the token for the whole video) or >= 1, got "
                 f"{self.temporal_token_horizon}."
+            )
+        if not self.template_refresh_interval >= 1:  # the field's type (int) is checked on construction
+            raise ValueError(
+                f"template_refresh_interval must be >= 1 (1 chooses templates on every frame, as the official "
+                f"tracker does), got {self.template_refresh_interval}."
             )
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must lie in [0, 1), got {self.drop_path_rate}.")

@@ -742,15 +742,21 @@ class ODTrackModel(ODTrackPreTrainedModel):
             rows = torch.arange(num_templates * per_template, device=device)
         return rows + 1
 
-    def resize_crop_sizes(self, template_size: int, search_size: int) -> None:
-        """Re-derive the template and search position tables for new crop sizes from the pre-training
-        table (official ``finetune_track``), e.g. before fine-tuning at another resolution."""
+    def resize_crop_sizes(self, template_size: int, search_size: int, from_trained: bool = False) -> None:
+        """Re-derive the template and search position tables for new crop sizes, e.g. before fine-tuning
+        at another resolution: from the pre-training table (official ``finetune_track``), or with
+        ``from_trained=True`` by resampling the model's own template and search tables, which keeps what
+        tracking training taught them."""
+        emb = self.embeddings
+        pretrain = emb.pretrain_position_embeddings[:, 1:]
+        trained = (emb.template_position_embeddings, emb.search_position_embeddings)
+        sources = trained if from_trained else (pretrain, pretrain)
         self.config.template_size, self.config.search_size = template_size, search_size
         self.config.check_architecture()
-        emb = self.embeddings
-        source = emb.pretrain_position_embeddings[:, 1:]
-        emb.template_position_embeddings = nn.Parameter(resample_position_embeddings(source, self.config.template_feat_size))
-        emb.search_position_embeddings = nn.Parameter(resample_position_embeddings(source, self.config.search_feat_size))
+        template_table = resample_position_embeddings(sources[0].data, self.config.template_feat_size)
+        search_table = resample_position_embeddings(sources[1].data, self.config.search_feat_size)
+        emb.template_position_embeddings = nn.Parameter(template_table)
+        emb.search_position_embeddings = nn.Parameter(search_table)
 
     def encode_templates(self, template_pixel_values: torch.Tensor) -> ODTrackTemplateCache:
         """Run the template path of separate attention once, for reuse as ``template_cache=``.

@@ -183,6 +183,7 @@ class _TrackedObject:
     templates: dict[int, torch.Tensor] = field(default_factory=dict)
     template_cache: ODTrackTemplateCache | None = None
     cached_selection: list[int] | None = None  # memory indices the template cache was computed from
+    selection: list[int] = field(default_factory=list)  # memory indices chosen at the last refresh
 
 
 class ODTrackInferenceSession:
@@ -210,7 +211,9 @@ class ODTrackInferenceSession:
     Per object the session keeps its template memory (uint8 crops), its temporal token, its last box
     and score, and how many frames it has been tracked (the official frame counter). The temporal token is passed from each frame to
     the next and never reset while the object is tracked (docs/official-implementation.md, "Temporal token"),
-    unless the model's ``config.temporal_token_horizon`` restarts it every that many frames.
+    unless the model's ``config.temporal_token_horizon`` restarts it every that many frames. The templates
+    are chosen from the memory on every frame (the official selection) or, with the model's
+    ``config.template_refresh_interval`` k > 1, on tracked frames 1, 1 + k, 1 + 2k, ... and kept in between.
 
     ``use_template_cache`` (default: on for ``attn_type="separate"``) makes each object reuse the
     template path of the model between frames with the same template selection; it does not change
@@ -382,11 +385,14 @@ class ODTrackInferenceSession:
         search = self._crops(image, [obj.box for obj in objects], "search", device=self.inference_device)
         selections, groups = [], {}
         horizon = self.model.config.temporal_token_horizon
+        refresh = self.model.config.template_refresh_interval
         for position, obj in enumerate(objects):
             obj.frames_tracked += 1
             if horizon is not None and obj.frames_tracked % horizon == 0:
                 obj.temporal_token = None
-            selections.append(self.template_policy.select(obj.frames_tracked, obj.templates))
+            if (obj.frames_tracked - 1) % refresh == 0:
+                obj.selection = self.template_policy.select(obj.frames_tracked, obj.templates)
+            selections.append(obj.selection)
             # a forward needs one template count, and a temporal token for all objects or for none
             groups.setdefault((len(selections[-1]), obj.temporal_token is None), []).append(position)
         for positions in groups.values():
@@ -440,9 +446,13 @@ class ODTrackInferenceSession:
     def _update_memory(self, image: np.ndarray | torch.Tensor, objects: list[_TrackedObject]) -> None:
         # every policy stores the newest template: it is the upper end of what later frames choose from
         crops = self._crops(image, [obj.box for obj in objects], "template", do_rescale=False, do_normalize=False)
+        # between refreshes the held selection stays stored even where the policy alone would drop it
+        holds = self.model.config.template_refresh_interval > 1
         for obj, crop in zip(objects, crops["pixel_values"].to(self.state_device)):
             obj.templates[obj.frames_tracked] = crop.clone()  # own storage: objects drop crops independently
             kept = set(self.template_policy.kept(obj.templates, obj.frames_tracked))
+            if holds:
+                kept |= set(obj.selection)
             for index in [k for k in obj.templates if k not in kept]:
                 del obj.templates[index]
 

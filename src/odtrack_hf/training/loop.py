@@ -160,13 +160,20 @@ def read_log(path: str | Path) -> list[dict]:
 
 def build_model(config: TrainingConfig) -> ODTrackModel:
     """The model to train: ``model_name_or_path``, else the preset with MAE backbone weights
-    (``mae_checkpoint``), else the preset with random weights; ``model_config`` overrides config fields."""
+    (``mae_checkpoint``), else the preset with random weights; ``model_config`` overrides config fields.
+    New crop sizes for a pretrained model resample its trained position tables to the new grids."""
     if config.model_name_or_path:
         from ..model_loading import load_pretrained
 
-        return load_pretrained(
-            lambda source: ODTrackModel.from_pretrained(source, **config.model_config), config.model_name_or_path
+        overrides = dict(config.model_config)
+        sizes = {name: overrides.pop(name) for name in ("template_size", "search_size") if name in overrides}
+        model = load_pretrained(
+            lambda source: ODTrackModel.from_pretrained(source, **overrides), config.model_name_or_path
         )
+        current = {"template_size": model.config.template_size, "search_size": model.config.search_size}
+        if {**current, **sizes} != current:
+            model.resize_crop_sizes(**{**current, **sizes}, from_trained=True)
+        return model
     model = ODTrackModel(odtrack_preset(config.model_preset, **config.model_config))
     if config.mae_checkpoint:
         load_mae_backbone(model, config.mae_checkpoint)
