@@ -11,11 +11,13 @@ so load from other jobs hits both alike; the ratio is the figure to compare acro
     python benchmarks/default_speed.py --threads 2
     python benchmarks/default_speed.py --threads 2 --dtype float32   # the explicit float32 path as well
     python benchmarks/default_speed.py --threads 2 --model runs/some/export   # another model folder
+    python benchmarks/default_speed.py --threads 2 --also runs/a runs/b   # more model folders in the same rounds
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -47,17 +49,22 @@ def load_frames(count: int) -> tuple[list[np.ndarray], list[float]]:
 
 
 def measure_default_speed(
-    model: str | None = None, frames: int = 100, rounds: int = 5, dtype: str | None = None
+    model: str | None = None,
+    frames: int = 100,
+    rounds: int = 5,
+    dtype: str | None = None,
+    also: Sequence[str] = (),
 ) -> dict[str, float]:
     """fps of ODTrack through ``pipeline("object-tracking")`` with default settings (``model``: a folder,
     default the shipped model) and of OpenCV CSRT, on the same pre-decoded frames, in interleaved passes;
-    with ``dtype``, also ODTrack with that explicit compute dtype. Keys: ``"ODTrack, default settings"``,
-    ``"OpenCV CSRT"`` (and ``"ODTrack, dtype=<dtype>"``)."""
+    with ``dtype``, also ODTrack with that explicit compute dtype; ``also``: more model folders with default
+    settings. Keys: ``"ODTrack, default settings"``, ``"OpenCV CSRT"`` (and ``"ODTrack, dtype=<dtype>"``,
+    ``"ODTrack, <folder>"``)."""
     images, (x, y, w, h) = load_frames(frames)
     bgr = [cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) for frame in images]
     tracker = pipeline("object-tracking", model=model, device="cpu")
 
-    def odtrack(**options):
+    def odtrack(tracker=tracker, **options):
         def run() -> None:
             for _ in tracker.stream(images, boxes=[x, y, x + w, y + h], **options):
                 pass
@@ -73,6 +80,8 @@ def measure_default_speed(
     variants = {"ODTrack, default settings": odtrack(), "OpenCV CSRT": csrt}
     if dtype:
         variants[f"ODTrack, dtype={dtype}"] = odtrack(dtype=getattr(torch, dtype))
+    for folder in also:
+        variants[f"ODTrack, {folder}"] = odtrack(pipeline("object-tracking", model=folder, device="cpu"))
     return {name: len(images) / seconds for name, seconds in interleaved_medians(variants, rounds).items()}
 
 
@@ -82,20 +91,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved passes of each tracker")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", help="model folder (default: the shipped model)")
+    parser.add_argument("--also", nargs="+", default=[], metavar="FOLDER", help="more model folders, same rounds")
     parser.add_argument(
         "--dtype", choices=["float32", "bfloat16"], help="also time ODTrack with this explicit dtype"
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    fps = measure_default_speed(args.model, args.frames, args.rounds, args.dtype)
+    fps = measure_default_speed(args.model, args.frames, args.rounds, args.dtype, args.also)
     chosen = default_inference_dtype(pipeline("object-tracking", model=args.model, device="cpu").model, "cpu")
     print(f"bigbuckbunny.mp4 resized to {SIZE[0]}x{SIZE[1]}, {args.frames} pre-decoded frames per pass, "
           f"median of {args.rounds} interleaved passes after one warm-up pass each")
     print(f"  {machine_line(args.threads)}")
     print(f"  CPU with native bf16: {cpu_has_native_bf16()}; default compute dtype: {chosen}")
     for name, value in fps.items():
-        print(f"  {name:36s} {value:7.1f} fps")
+        print(f"  {name:36s} {value:7.1f} fps  ({value / fps['OpenCV CSRT']:.2f}x CSRT)")
     print(f"  ODTrack / CSRT: {fps['ODTrack, default settings'] / fps['OpenCV CSRT']:.2f}x")
 
 

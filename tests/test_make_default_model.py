@@ -24,7 +24,8 @@ def make():
 
 
 def test_stages_match_their_configs(make):
-    resumed = make.STAGES[: make.FINE_TUNING_STAGE]
+    first_fine_tuning = next(i for i, stage in enumerate(make.STAGES) if stage.from_model)
+    resumed = make.STAGES[:first_fine_tuning]
     first = TrainingConfig.from_file(REPO / resumed[0].config)
     for stage in make.STAGES:
         config = TrainingConfig.from_file(REPO / stage.config)
@@ -36,10 +37,11 @@ def test_stages_match_their_configs(make):
         config = TrainingConfig.from_file(REPO / stage.config)
         assert config.model_config == first.model_config and config.seed == first.seed
     assert [s.last_step for s in resumed] == sorted({s.last_step for s in resumed})
-    # the fine-tuning stage starts from the model folder its commands make
-    fine_tuning = make.STAGES[make.FINE_TUNING_STAGE]
-    folder = TrainingConfig.from_file(REPO / fine_tuning.config).model_name_or_path
-    assert any(folder in command for command in fine_tuning.commands)
+    # every fine-tuning stage starts from the model folder its commands make
+    for fine_tuning in make.STAGES[first_fine_tuning:]:
+        assert fine_tuning.from_model
+        folder = TrainingConfig.from_file(REPO / fine_tuning.config).model_name_or_path
+        assert any(folder in command for command in fine_tuning.commands)
 
 
 def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monkeypatch):
@@ -76,13 +78,15 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     # the last command exports the newest checkpoint as the shipped model is configured
     export = commands.splitlines()[-1]
     program, *argv = shlex.split(export)[1:]
-    assert program == "scripts/export_checkpoint.py" and argv[-2:] == ["--temporal-token-horizon", str(make.EXPORT_HORIZON)]
+    assert program == "scripts/export_checkpoint.py"
+    assert argv[-4:] == ["--temporal-token-horizon", str(make.EXPORT_HORIZON), "--template-refresh-interval", str(make.EXPORT_REFRESH)]
     monkeypatch.setattr(sys, "argv", [program, *argv])
     load_script(program).main()
     out = tmp_path / "stage2" / "export" / "latest"
     exported_config = json.loads((out / "config.json").read_text())
     assert exported_config["propagate_temporal_token"] is True
     assert exported_config["temporal_token_horizon"] == make.EXPORT_HORIZON
+    assert exported_config["template_refresh_interval"] == make.EXPORT_REFRESH
     assert (out / "processor_config.json").exists()
     weights = load_file(tmp_path / "stage2" / "checkpoints" / "step_00000016" / "model.safetensors")
     exported = ODTrackModel.from_pretrained(out).state_dict()
