@@ -7,9 +7,17 @@ benchmark's score is the mean of the per-sequence scores, so resampling the sequ
 sequences happened to be in the set. Printed: the difference on the whole set, its 95 % percentile
 interval over the resamples, and in how many sequences A is ahead, behind or level.
 
+A tracker's per-sequence scores also move when nothing but the last bits of its arithmetic change (float32
+against bf16 autocast, or AVX2 against AVX-512 kernels): after a hard frame the box can settle on another
+object, so single sequences flip and the set's AUC moves by up to 2 points (docs/default_model.md §13).
+The bootstrap over sequences does not see that spread. ``--also-a`` / ``--also-b`` add more runs of the same
+tracker (e.g. the other compute dtype); each sequence's score is then the mean over that tracker's runs.
+
     python benchmarks/paired_bootstrap.py runs/eval/token/metrics.json runs/eval/fresh/metrics.json
     python benchmarks/paired_bootstrap.py runs/eval/token/metrics.json \\
         runs/baselines/wide_heldout/metrics.json:CSRT --score auc --resamples 10000
+    python benchmarks/paired_bootstrap.py runs/eval/new_f32/metrics.json runs/eval/old_f32/metrics.json \\
+        --also-a runs/eval/new_bf16/metrics.json --also-b runs/eval/old_bf16/metrics.json
 """
 
 from __future__ import annotations
@@ -34,6 +42,16 @@ def per_sequence_scores(spec: str, score: str) -> dict[str, float]:
     return {name: float(values[score]) for name, values in metrics["per_sequence"].items()}
 
 
+def mean_scores(specs: list[str], score: str) -> dict[str, float]:
+    """``{sequence: score}`` averaged over several runs of one tracker, which must have scored the same sequences."""
+    runs = [per_sequence_scores(spec, score) for spec in specs]
+    for spec, run in zip(specs[1:], runs[1:]):
+        if set(run) != set(runs[0]):
+            only = sorted(set(run) ^ set(runs[0]))
+            raise SystemExit(f"{spec} and {specs[0]} scored different sequences (e.g. {only[:3]}); average runs of the same set.")
+    return {name: float(np.mean([run[name] for run in runs])) for name in runs[0]}
+
+
 def paired_bootstrap(
     a: np.ndarray, b: np.ndarray, resamples: int, seed: int = 0
 ) -> tuple[float, tuple[float, float]]:
@@ -49,11 +67,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("a", help="metrics.json of tracker A (FILE or FILE:TRACKER)")
     parser.add_argument("b", help="metrics.json of tracker B (FILE or FILE:TRACKER)")
+    parser.add_argument("--also-a", nargs="+", default=[], metavar="FILE", help="more runs of A, averaged per sequence")
+    parser.add_argument("--also-b", nargs="+", default=[], metavar="FILE", help="more runs of B, averaged per sequence")
     parser.add_argument("--score", default="auc", help="per-sequence score to compare (default: auc)")
     parser.add_argument("--resamples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    scores_a, scores_b = per_sequence_scores(args.a, args.score), per_sequence_scores(args.b, args.score)
+    specs_a, specs_b = [args.a, *args.also_a], [args.b, *args.also_b]
+    scores_a, scores_b = mean_scores(specs_a, args.score), mean_scores(specs_b, args.score)
     if set(scores_a) != set(scores_b):
         only = sorted(set(scores_a) ^ set(scores_b))
         raise SystemExit(f"the two runs scored different sequences (e.g. {only[:3]}); compare runs on the same set.")
@@ -61,7 +82,7 @@ def main() -> None:
     a = np.array([scores_a[n] for n in names])
     b = np.array([scores_b[n] for n in names])
     mean, (low, high) = paired_bootstrap(a, b, args.resamples, args.seed)
-    print(f"A = {args.a}\nB = {args.b}\n{len(names)} sequences, score {args.score}")
+    print(f"A = {' + '.join(specs_a)}\nB = {' + '.join(specs_b)}\n{len(names)} sequences, score {args.score}")
     print(f"A {a.mean():.2f}, B {b.mean():.2f}: A - B = {mean:+.2f}, 95 % interval [{low:+.2f}, {high:+.2f}]")
     print(f"A ahead in {int((a > b).sum())}, behind in {int((a < b).sum())}, level in {int((a == b).sum())} sequences")
 
