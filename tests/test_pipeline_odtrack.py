@@ -101,18 +101,22 @@ def test_save_pretrained_includes_the_processor_and_reloads(tracker, tmp_path):
     assert "default" not in registration  # a path inside this installation must not be shared
     # a folder that names its own pipeline code always needs trust_remote_code (transformers' rule)
     reloaded = pipeline(model=str(tmp_path), trust_remote_code=True, device="cpu")
-    assert reloaded(list(frames[:4]), boxes=[xyxy(init_box)]) == tracker(list(frames[:4]), boxes=[xyxy(init_box)])
+    # float32 named on both sides: the remote-code copy of the session picks bf16 by itself on a CPU with
+    # native bf16 (conftest's float32 default patches only the installed package)
+    float32 = {"boxes": [xyxy(init_box)], "dtype": torch.float32}
+    assert reloaded(list(frames[:4]), **float32) == tracker(list(frames[:4]), **float32)
 
 
 REMOTE_LOADER = """
 import json, sys
 import numpy as np
+import torch
 from transformers import pipeline
 tracker = pipeline(model=sys.argv[1], trust_remote_code=True, device="cpu")
 assert "odtrack_hf" not in sys.modules, "the installed package must not be imported"
 assert type(tracker).__module__.startswith("transformers_modules."), type(tracker).__module__
 frames = np.load(sys.argv[2])
-print(json.dumps(tracker(list(frames), boxes=json.loads(sys.argv[3]))))
+print(json.dumps(tracker(list(frames), boxes=json.loads(sys.argv[3]), dtype=torch.float32)))
 """
 
 
@@ -132,7 +136,8 @@ def test_saved_pipeline_runs_as_remote_code_in_a_fresh_process(tracker, tmp_path
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.splitlines()[-1]) == tracker(list(frames[:4]), boxes=boxes)
+    # float32 on both sides (see test_save_pretrained_includes_the_processor_and_reloads)
+    assert json.loads(result.stdout.splitlines()[-1]) == tracker(list(frames[:4]), boxes=boxes, dtype=torch.float32)
 
 
 @pytest.mark.parametrize(
