@@ -45,7 +45,9 @@ class TrackingClipDataset(torch.utils.data.Dataset):
 
     Each item is a dict: ``template_pixel_values`` ``(T, 3, s, s)``, ``pixel_values`` ``(N, 3, S, S)``
     (normalised by the processor's image processor, as at inference), ``labels`` ``(N, 4)`` boxes
-    ``(x1, y1, x2, y2)`` normalised to the search crop, and the two counters for this item.
+    ``(x1, y1, x2, y2)`` normalised to the search crop, and the two counters for this item. With
+    ``teacher_search_size`` it also holds ``teacher_pixel_values`` ``(N, 3, S', S')``: the same search
+    windows cropped at the teacher's size, with the same augmentation, so the labels fit both.
 
     Args:
         sampler: draws the frames of each clip.
@@ -53,6 +55,7 @@ class TrackingClipDataset(torch.utils.data.Dataset):
         augmentation: jitter and photometric settings.
         processor: the processor saved with the trained model, whose normalisation the crops get (default:
             ``ODTrackProcessor.from_model_config(config)``).
+        teacher_search_size: also crop every search window at this size, for a distillation teacher.
     """
 
     def __init__(
@@ -61,8 +64,10 @@ class TrackingClipDataset(torch.utils.data.Dataset):
         config: ODTrackConfig,
         augmentation: ClipAugmentation | None = None,
         processor: ODTrackProcessor | None = None,
+        teacher_search_size: int | None = None,
     ):
         self.sampler = sampler
+        self.teacher_search_size = teacher_search_size
         self.config = config
         self.augmentation = augmentation or ClipAugmentation()
         self.image_processor = (processor or ODTrackProcessor.from_model_config(config)).image_processor
@@ -116,7 +121,7 @@ class TrackingClipDataset(torch.utils.data.Dataset):
             ("pixel_values", clip.search_frames, cfg.search_factor, cfg.search_size,
              aug.search_center_jitter, aug.search_scale_jitter),
         )  # fmt: skip
-        item, labels = {}, []
+        item, labels, teacher_crops = {}, [], []
         for key, frame_ids, factor, size, center_jitter, scale_jitter in groups:
             crops = []
             for frame_id in frame_ids:
@@ -129,27 +134,36 @@ class TrackingClipDataset(torch.utils.data.Dataset):
                 if not crop_has_content(window, image.shape[:2], size, cfg.patch_size):
                     return None
                 label = box_to_crop(box, crop_box, window[2], size) if key == "pixel_values" else None
+                # the teacher sees the same window at its own size; the label, normalised, fits both
+                teacher = self.teacher_search_size if key == "pixel_values" else None
+                versions = [crop] + ([crop_and_resize(image, crop_box, factor, teacher)[0]] if teacher else [])
                 if grayscale:
-                    crop = to_grayscale(crop)
+                    versions = [to_grayscale(version) for version in versions]
                 brightness = rng.uniform(1 - aug.brightness_jitter, 1 + aug.brightness_jitter)
-                tensor = to_tensor_with_brightness(crop, brightness)
+                tensors = [to_tensor_with_brightness(version, brightness) for version in versions]
                 flip = clip_flip if aug.flip_mode == "clip" else rng.random() < aug.flip_probability
                 if flip:
-                    tensor, label = flip_crop(tensor, label)
-                crops.append(tensor)
+                    flipped = [flip_crop(tensor, label) for tensor in tensors]
+                    tensors, label = [tensor for tensor, _ in flipped], flipped[0][1]
+                crops.append(tensors[0])
+                teacher_crops.extend(tensors[1:])
                 if label is not None:
                     labels.append(label)
             # brightness already scaled the crops to [0, 1]: normalise only
             ip = self.image_processor
             item[key] = ip.normalize(torch.stack(crops), ip.image_mean, ip.image_std)
+        if teacher_crops:
+            item["teacher_pixel_values"] = ip.normalize(torch.stack(teacher_crops), ip.image_mean, ip.image_std)
         item["labels"] = box_convert(torch.as_tensor(np.stack(labels), dtype=torch.float32), "xywh", "xyxy")
         return item
 
 
 def collate_clips(items: list[dict]) -> dict:
     """Stack clips into a batch: ``template_pixel_values`` ``(B, T, 3, s, s)``, ``pixel_values``
-    ``(B, N, 3, S, S)``, ``labels`` ``(B, N, 4)``; the counters are summed into ints."""
-    batch = {key: torch.stack([item[key] for item in items]) for key in ("template_pixel_values", "pixel_values", "labels")}
+    ``(B, N, 3, S, S)``, ``labels`` ``(B, N, 4)`` (and ``teacher_pixel_values`` where the clips have
+    them); the counters are summed into ints."""
+    keys = ("template_pixel_values", "pixel_values", "labels", "teacher_pixel_values")
+    batch = {key: torch.stack([item[key] for item in items]) for key in keys if key in items[0]}
     for key in ("unreadable_frames", "rejected_samples"):
         batch[key] = sum(item[key] for item in items)
     return batch

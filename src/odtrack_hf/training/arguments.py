@@ -85,6 +85,12 @@ class TrainingConfig:
     ``ce_warmup_epochs`` (official ``adjust_keep_rate``). ``max_steps`` stops earlier without changing
     these schedules.
 
+    Distillation (docs/training.md, "Distillation"): with ``teacher_model_name_or_path`` a frozen teacher
+    (a ``save_pretrained`` folder of the same width and template size, usually with a larger search crop)
+    tracks the same search windows, and ``distillation_score_weight`` / ``distillation_feature_weight``
+    weigh the pull of the student's score map and search tokens towards the teacher's (added to the
+    ground-truth loss).
+
     Output (``output_dir``): ``checkpoints/step_<n>/`` every ``save_steps`` steps (the newest
     ``save_total_limit`` are kept), ``logs/train.jsonl``, and the final model in ``model/``.
     ``resume_from_checkpoint``: ``"latest"`` continues from the newest checkpoint in ``output_dir`` if
@@ -120,6 +126,9 @@ class TrainingConfig:
     save_total_limit: int = 3
     logging_steps: int = 50
     resume_from_checkpoint: str | None = "latest"
+    teacher_model_name_or_path: str | None = None
+    distillation_score_weight: float = 1.0
+    distillation_feature_weight: float = 1.0
 
     def __post_init__(self):
         self.datasets = [spec if isinstance(spec, DatasetSpec) else DatasetSpec.from_dict(spec) for spec in self.datasets]
@@ -139,6 +148,9 @@ class TrainingConfig:
             raise ValueError(f"max_steps must be >= 1 (or null), got {self.max_steps}.")
         if self.num_workers < 0 or self.seed < 0:
             raise ValueError(f"num_workers and seed must be >= 0, got {self.num_workers} and {self.seed}.")
+        for name in ("distillation_score_weight", "distillation_feature_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if not self.max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0, got {self.max_grad_norm}.")
 

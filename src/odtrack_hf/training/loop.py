@@ -36,6 +36,7 @@ from ..model_card import build_trained_model_card
 from ..modeling_odtrack import ODTrackModel, ODTrackOutput
 from ..processing_odtrack import ODTrackProcessor
 from .arguments import TrainingConfig
+from .distillation import DistillationLoss
 from .optim import apply_lr_schedule, build_optimizer, build_scheduler, ce_keep_ratio
 
 logger = get_logger(__name__)
@@ -46,7 +47,9 @@ PARTIAL_SUFFIX = ".partial"
 LOG_FILE = Path("logs") / "train.jsonl"
 MODEL_DIR = "model"
 # per-frame outputs stacked along the clip's frame axis (what the loss and its statistics read)
-CLIP_OUTPUTS = ("pred_boxes", "pred_scores", "score_map", "size_map", "offset_map", "box_map", "temporal_token")
+CLIP_OUTPUTS = (
+    "pred_boxes", "pred_scores", "score_map", "size_map", "offset_map", "box_map", "temporal_token", "last_hidden_state",
+)  # fmt: skip
 
 
 def forward_clip(
@@ -180,6 +183,24 @@ def build_model(config: TrainingConfig) -> ODTrackModel:
     return model
 
 
+def build_teacher(config: TrainingConfig, student_config) -> ODTrackModel | None:
+    """The frozen distillation teacher (``teacher_model_name_or_path``), or ``None`` without one; it must
+    share the student's template crops, since both read the same template crops of a clip."""
+    if not config.teacher_model_name_or_path:
+        return None
+    from ..model_loading import load_pretrained
+
+    teacher = load_pretrained(ODTrackModel.from_pretrained, config.teacher_model_name_or_path)
+    for name in ("template_size", "template_factor", "search_factor", "num_templates"):
+        if getattr(teacher.config, name) != getattr(student_config, name):
+            raise ValueError(
+                f"teacher_model_name_or_path: the teacher's {name} ({getattr(teacher.config, name)}) differs from "
+                f"the student's ({getattr(student_config, name)}); the two must crop the same windows. Set the "
+                f"student's {name} to the teacher's in model_config."
+            )
+    return teacher.eval().requires_grad_(False)
+
+
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
     """Complete checkpoints under ``output_dir/checkpoints``, oldest first."""
     root = Path(output_dir) / CHECKPOINT_DIR
@@ -293,6 +314,13 @@ def train(config: TrainingConfig) -> TrainingResult:
     set_seed(config.seed)  # the same initial weights in every process
     model = build_model(config)
     model_config = model.config
+    teacher = build_teacher(config, model_config)
+    distillation = None
+    if teacher is not None:
+        teacher.to(accelerator.device)
+        distillation = DistillationLoss(
+            model_config, teacher.config, config.distillation_score_weight, config.distillation_feature_weight
+        )
     set_seed(config.seed, device_specific=True)  # independent stochastic depth per process (official: seed + rank)
     model.train()
 
@@ -319,7 +347,9 @@ def train(config: TrainingConfig) -> TrainingResult:
     )
     # the crops are normalised by the processor saved with the model, as at inference
     processor = ODTrackProcessor.from_model_config(model_config)
-    dataset = TrackingClipDataset(sampler, model_config, config.augmentation, processor)
+    dataset = TrackingClipDataset(
+        sampler, model_config, config.augmentation, processor, None if teacher is None else teacher.config.search_size
+    )
     optimizer = build_optimizer(model, config.learning_rate, config.backbone_learning_rate_multiplier, config.weight_decay)
     scheduler = build_scheduler(optimizer, steps_per_epoch, config.lr_drop_epoch, config.lr_drop_factor)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -378,6 +408,14 @@ def train(config: TrainingConfig) -> TrainingResult:
                     None if keep_ratio is None else [keep_ratio] * len(model_config.ce_layers),
                 )
                 outputs.loss = loss_fn(outputs, labels)
+                if teacher is not None:
+                    with torch.no_grad(), accelerator.autocast():
+                        teacher_outputs = forward_clip(
+                            teacher,
+                            batch["teacher_pixel_values"].to(accelerator.device),
+                            batch["template_pixel_values"].to(accelerator.device),
+                        )
+                    outputs.loss = outputs.loss + distillation(outputs, teacher_outputs)
                 # one collective per batch: every process learns whether any loss was non-finite, and
                 # all skip the update together (DDP would hang if only some ran backward)
                 flags = accelerator.reduce(
@@ -397,6 +435,9 @@ def train(config: TrainingConfig) -> TrainingResult:
                     accelerator.backward(outputs.loss)
                     if log_now:
                         stats.append(loss_fn.components(outputs, labels))
+                        if teacher is not None:
+                            stats[-1].update(distillation.components(outputs, teacher_outputs))
+                            stats[-1]["loss"] = outputs.loss.detach()
                 if accelerator.sync_gradients:
                     if finite:
                         applied, grad_norm = _apply_update(accelerator, model, optimizer, config.max_grad_norm)
@@ -456,6 +497,7 @@ __all__ = [
     "TrainingResult",
     "TrainingState",
     "build_model",
+    "build_teacher",
     "forward_clip",
     "list_checkpoints",
     "read_log",
