@@ -76,7 +76,8 @@ def test_the_loss_is_at_its_minimum_when_the_student_matches_the_teacher():
     loss = DistillationLoss(model.config, model.config, score_weight=1.0, feature_weight=1.0)
     terms = loss.frame_terms(student, teacher)
     assert terms["distil_feature"].shape == (3,) and torch.allclose(terms["distil_feature"], torch.zeros(3))
-    # cross-entropy against itself is the entropy of the map: its gradient with respect to the map is zero
+    # a map's divergence from itself is zero, and so is its gradient with respect to the map
+    assert torch.allclose(terms["distil_score"], torch.zeros(3), atol=1e-5)
     score_map = student.score_map.detach().requires_grad_(True)
     student.score_map = score_map
     loss(student, teacher).backward()
@@ -86,7 +87,7 @@ def test_the_loss_is_at_its_minimum_when_the_student_matches_the_teacher():
     other.score_map = torch.rand_like(other.score_map) * 0.98 + 0.01
     other_terms = loss.frame_terms(other, teacher)
     assert bool((other_terms["distil_feature"] > 1e-3).all())
-    assert bool((other_terms["distil_score"] > terms["distil_score"]).all())
+    assert bool((other_terms["distil_score"] > 0.1).all())
     assert set(loss.components(other, teacher)) == {"distillation", "distil_score", "distil_feature"}
 
 

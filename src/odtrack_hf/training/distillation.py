@@ -5,10 +5,11 @@ crop. Both see the same search windows of each clip (``TrackingClipDataset(teach
 their score maps and final search tokens describe the same places on two grids. The teacher's are
 resampled to the student's grid, and the student is pulled towards them on top of the ground-truth loss:
 
-- ``score``: binary cross-entropy of the student's centre score against the teacher's, summed over the
-  cells and divided by the batch size (the scale of the focal loss, which divides by the number of
-  positive cells, one a sample). It carries what the labels cannot: how much the teacher also believes
-  in a look-alike or a piece of clutter.
+- ``score``: binary Kullback-Leibler divergence of the student's centre score from the teacher's (the
+  cross-entropy less the teacher's own entropy, so zero at a match), summed over the cells and divided
+  by the batch size (the scale of the focal loss, which divides by the number of positive cells, one a
+  sample). It carries what the labels cannot: how much the teacher also believes in a look-alike or a
+  piece of clutter.
 - ``feature``: mean squared error between the search tokens after the final LayerNorm. It gives every
   cell a target, not only the peak.
 """
@@ -73,7 +74,10 @@ class DistillationLoss:
         target_score = resample_grid(teacher.score_map.detach().float(), side)
         score_map = student.score_map.float()
         batch_size = score_map.shape[0]
-        score = F.binary_cross_entropy(score_map, target_score, reduction="none").sum(dim=(0, 2, 3, 4)) / batch_size
+        # the model clamps its scores to [1e-4, 1 - 1e-4], so both logarithms stay finite
+        entropy = F.binary_cross_entropy(target_score, target_score, reduction="none")
+        divergence = F.binary_cross_entropy(score_map, target_score, reduction="none") - entropy
+        score = divergence.sum(dim=(0, 2, 3, 4)) / batch_size
         target_tokens = resample_grid(search_token_maps(teacher, self.teacher_config).detach().float(), side)
         tokens = search_token_maps(student, self.student_config).float()
         feature = (tokens - target_tokens).pow(2).mean(dim=(0, 2, 3, 4))
