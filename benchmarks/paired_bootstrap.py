@@ -11,7 +11,8 @@ A tracker's per-sequence scores also move when nothing but the last bits of its 
 against bf16 autocast, or AVX2 against AVX-512 kernels): after a hard frame the box can settle on another
 object, so single sequences flip and the set's AUC moves by up to 2 points (docs/default_model.md §13).
 The bootstrap over sequences does not see that spread. ``--also-a`` / ``--also-b`` add more runs of the same
-tracker (e.g. the other compute dtype); each sequence's score is then the mean over that tracker's runs.
+tracker (e.g. the other compute dtype, or on a CPU without native bf16 the twin with bf16-rounded weights
+that ``rounded_twin.py`` makes); each sequence's score is then the mean over that tracker's runs.
 
     python benchmarks/paired_bootstrap.py runs/eval/token/metrics.json runs/eval/fresh/metrics.json
     python benchmarks/paired_bootstrap.py runs/eval/token/metrics.json \\
