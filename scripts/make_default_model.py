@@ -275,6 +275,17 @@ def _attribute_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def eval_command(data: str, run: str, options: str = "") -> str:
+    """The card's ``odtrack eval`` of ``data/<data>``'s held-out split against the baselines (``$B`` for the
+    package-disjoint set, ``$C`` for the classic one), written to ``runs/eval/stage<n>_<run>``."""
+    baselines = "$C" if data == "classic" else "$B"
+    compare = " ".join(f"{name}={baselines}/{name}/results" for name in BASELINES)
+    return (
+        f"odtrack eval --dataset folder --root data/{data} --split heldout{' ' + options if options else ''} "
+        f"--output-dir runs/eval/stage{len(STAGES)}_{run} --compare {compare}"
+    )
+
+
 def build_card(facts: dict) -> ModelCard:
     """The default model's card from measured ``facts`` (see ``main``)."""
     wide, fresh, classic = facts["eval_wide"], facts["eval_wide_fresh"], facts["eval_classic"]
@@ -307,12 +318,7 @@ def build_card(facts: dict) -> ModelCard:
     ours_fps, csrt_fps, float32_fps = (speed[k] for k in ("ODTrack, default settings", "OpenCV CSRT", "ODTrack, dtype=float32"))
     default_dtype = "bf16 autocast" if facts["native_bf16"] else "float32"
     stages, commands = training_section(facts["step"])
-    bf16_command = (
-        f"odtrack eval --dataset folder --root data/wide --split heldout --dtype bfloat16 --output-dir runs/eval/stage{len(STAGES)}_wide_bf16 "
-        "--compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results\n"
-        if bf16
-        else ""
-    )
+    bf16_command = eval_command("wide", "wide_bf16", "--dtype bfloat16") + "\n" if bf16 else ""
     wide_table = _results_table(
         [
             (f"**odtrack-hf default** (token carried{f', restarted every {horizon} frames' if horizon else ''})", wide),
@@ -397,10 +403,10 @@ odtrack generate-data --out data/classic --split heldout --num-sequences 39 --se
 python benchmarks/opencv_baselines.py data/wide/heldout --out runs/baselines/wide_heldout --threads 1
 python benchmarks/opencv_baselines.py data/classic/heldout --out runs/baselines/heldout --threads 1
 B=runs/baselines/wide_heldout; C=runs/baselines/heldout
-odtrack eval --dataset folder --root data/wide --split heldout --output-dir runs/eval/stage{len(STAGES)}_wide --compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results
+{eval_command("wide", "wide")}
 python scripts/export_checkpoint.py {STAGES[-1].config} latest {STAGES[-1].output_dir}/export/fresh --no-token-propagation --template-refresh-interval {EXPORT_REFRESH}
-odtrack eval --dataset folder --root data/wide --split heldout --model {STAGES[-1].output_dir}/export/fresh --output-dir runs/eval/stage{len(STAGES)}_wide_fresh --compare CSRT=$B/CSRT/results KCF=$B/KCF/results MIL=$B/MIL/results
-{bf16_command}odtrack eval --dataset folder --root data/classic --split heldout --output-dir runs/eval/stage{len(STAGES)}_classic --compare CSRT=$C/CSRT/results KCF=$C/KCF/results MIL=$C/MIL/results
+{eval_command("wide", "wide_fresh", f"--model {STAGES[-1].output_dir}/export/fresh")}
+{bf16_command}{eval_command("classic", "classic")}
 python benchmarks/default_speed.py --threads 2 --dtype float32
 ```
 

@@ -27,7 +27,7 @@ from accelerate.tracking import GeneralTracker, on_main_process
 from accelerate.utils import ProjectConfiguration, extract_model_from_parallel, is_tensorboard_available, set_seed
 from tqdm.auto import tqdm
 
-from ..configuration_odtrack import odtrack_preset
+from ..configuration_odtrack import ODTrackConfig, odtrack_preset
 from ..conversion import load_mae_backbone
 from ..data.collate import TrackingClipDataset, collate_clips
 from ..data.sampling import CausalClipSampler
@@ -183,7 +183,7 @@ def build_model(config: TrainingConfig) -> ODTrackModel:
     return model
 
 
-def build_teacher(config: TrainingConfig, student_config) -> ODTrackModel | None:
+def build_teacher(config: TrainingConfig, student_config: ODTrackConfig) -> ODTrackModel | None:
     """The frozen distillation teacher (``teacher_model_name_or_path``), or ``None`` without one; it must
     share the student's template crops, since both read the same template crops of a clip."""
     if not config.teacher_model_name_or_path:
