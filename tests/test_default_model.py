@@ -74,6 +74,6 @@ def test_it_tracks_held_out_sequences_clearly_better_than_a_still_box(tmp_path, 
         truth[sequence.name], visible[sequence.name] = sequence.boxes, sequence.visible
     ours = evaluate_tracking(predictions, truth, visible)["auc"]
     baseline = evaluate_tracking(still, truth, visible)["auc"]
-    # measured 38.8 vs 26.4 (stage 3's model: 47.1, stage 1's: 37.5; 3 short sequences are noisy); the
+    # measured 40.5 vs 26.4 (stage 7's model; stage 3's: 47.1, stage 1's: 37.5; 3 short sequences are noisy); the
     # step-1,000 checkpoint scored 29.2, so +8 separates a trained model from an untrained one
     assert ours >= baseline + 8, (ours, baseline)
