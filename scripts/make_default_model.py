@@ -298,6 +298,12 @@ def _attribute_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def behind_csrt(metrics: dict) -> list[str]:
+    """The attributes on which our tracker's AUC in ``odtrack eval --compare`` metrics is below CSRT's."""
+    ours = _ours(metrics)
+    return [name for name, row in sorted(metrics["per_attribute"].items()) if row[ours]["auc"] < row["CSRT"]["auc"]]
+
+
 def eval_command(data: str, run: str, options: str = "") -> str:
     """The card's ``odtrack eval`` of ``data/<data>``'s held-out split against the baselines (``$B`` for the
     package-disjoint set, ``$C`` for the classic one), written to ``runs/eval/stage<n>_<run>``."""
@@ -341,6 +347,13 @@ def build_card(facts: dict) -> ModelCard:
     ours_fps, csrt_fps, float32_fps = (speed[k] for k in ("ODTrack, default settings", "OpenCV CSRT", "ODTrack, dtype=float32"))
     default_dtype = "bf16 autocast" if facts["native_bf16"] else "float32"
     stages, commands = training_section(facts["step"])
+    behind = ", ".join(name.replace("_", " ") for name in behind_csrt(wide))
+    behind_line = (
+        f"- Behind CSRT on the package-disjoint set's {behind} sequences (the attribute table): where a\n"
+        "  look-alike object or busy background is near a slow target, it can jump to it while CSRT holds on.\n"
+        if behind
+        else ""
+    )
     bf16_command = eval_command("wide", "wide_bf16", "--dtype bfloat16") + "\n" if bf16 else ""
     wide_table = _results_table(
         [
@@ -438,10 +451,7 @@ python benchmarks/default_speed.py --threads 2 --dtype float32
 - Trained only on generated composites of a few hundred packaged photographs: expect it to be much weaker
   than ODTrack-B on real benchmarks (LaSOT, GOT-10k), especially on deformable objects, long occlusions
   and classes unlike the cut-out objects it saw.
-- It still loses the target to look-alike objects and busy backgrounds more often than CSRT (similar
-  distractors, background clutter and smooth motion in the attribute table): CSRT keeps slow targets among
-  look-alikes, where this model can jump to a neighbour.
-- Short-term tracker: no re-detection after the target leaves the search region for long. The search
+{behind_line}- Short-term tracker: no re-detection after the target leaves the search region for long. The search
   crop spans {config['search_factor']:g}x the target's size, so a target that jumps more than about half that between two frames
   is lost.
 - The token is restarted every {horizon} frames: carried for hundreds of frames it still drifts

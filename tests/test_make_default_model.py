@@ -118,3 +118,16 @@ def test_evaluations_must_be_of_the_export_and_its_fresh_twin_in_their_dtypes(ma
         make.check_evaluations({**metrics, "eval_wide_fresh": metrics["eval_wide"]}, export)
     with pytest.raises(ValueError, match="--eval-wide was scored without --compare CSRT KCF MIL"):
         make.check_evaluations({**metrics, "eval_wide": {"model": str(export), "compare": {}}}, export)
+
+
+def test_the_cards_limits_name_the_attributes_behind_csrt(make):
+    def row(ours: float, csrt: float) -> dict:
+        return {"num_sequences": 3, "ours": {"auc": ours}, **{name: {"auc": csrt} for name in make.BASELINES}}
+
+    metrics = {
+        "compare": {name: {} for name in make.BASELINES},
+        "per_attribute": {"smooth_motion": row(39.2, 43.6), "rotation": row(40.8, 24.2), "camouflage": row(30.0, 30.0)},
+    }
+    assert make.behind_csrt(metrics) == ["smooth_motion"]
+    metrics["per_attribute"]["camouflage"] = row(29.9, 30.0)
+    assert make.behind_csrt(metrics) == ["camouflage", "smooth_motion"]
