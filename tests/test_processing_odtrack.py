@@ -23,9 +23,28 @@ def test_modes_pick_their_factor_and_size():
     assert torch.equal(search["pixel_values"], direct["pixel_values"])
 
 
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+@pytest.mark.parametrize("mode", ["template", "search"])
+def test_crop_frame_returns_what_a_call_returns(mode, backend):
+    processor = ODTrackProcessor(template_size=112, search_size=128)
+    boxes = [BOX[0], [100.0, 60.0, 30.0, 50.0]]
+    image = processor.image_processor.process_image(IMAGE, crop_backend=backend)
+    for normalize in (True, False):
+        flags = {} if normalize else {"do_rescale": False, "do_normalize": False}
+        called = processor(IMAGE, boxes, mode=mode, crop_backend=backend, **flags)
+        cropped = processor.crop_frame(image, boxes, mode, crop_backend=backend, normalize=normalize)
+        assert set(cropped) == set(called)
+        for name in called:
+            assert cropped[name].dtype == called[name].dtype and torch.equal(cropped[name], called[name]), name
+    with pytest.raises(ValueError, match=r"Box 0 .* lies outside the 160x120 frame"):
+        processor.crop_frame(image, [[500.0, 10.0, 5.0, 5.0]], mode)
+
+
 def test_unknown_mode_and_missing_inputs_are_rejected():
     with pytest.raises(ValueError, match=r"mode must be one of \('template', 'search'\)"):
         ODTrackProcessor()(IMAGE, BOX, mode="reference")
+    with pytest.raises(ValueError, match=r"mode must be one of \('template', 'search'\)"):
+        ODTrackProcessor().crop_frame(IMAGE, BOX, "reference")
     with pytest.raises(ValueError, match="Give both images"):
         ODTrackProcessor()(IMAGE)
 

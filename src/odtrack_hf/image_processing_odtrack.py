@@ -436,6 +436,45 @@ class ODTrackImageProcessor(TorchvisionBackend):
         device: str | torch.device | None = None,
         **kwargs,
     ) -> BatchFeature:
+        data = self._crop(images, boxes, crop_factor, output_size, crop_backend, device)
+        data["pixel_values"] = self.rescale_and_normalize(
+            data["pixel_values"], do_rescale, rescale_factor, do_normalize, image_mean, image_std
+        )
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def crop_frame(
+        self,
+        image: np.ndarray | torch.Tensor,
+        boxes: Sequence[Sequence[float]],
+        crop_factor: float,
+        output_size: int,
+        crop_backend: str | None = None,
+        normalize: bool = True,
+        device: str | torch.device | None = None,
+    ) -> BatchFeature:
+        """Crop one frame already prepared by :meth:`process_image` (for the same ``crop_backend``).
+
+        Returns what a call with these settings returns (normalised with this processor's settings, or
+        uint8 crops when ``normalize`` is off), without transformers' per-call argument handling: a
+        tracking session crops every frame twice, and that handling costs several times the crop itself.
+        Boxes are still checked (`check_box`).
+        """
+        crop_backend = check_crop_backend(self.crop_backend if crop_backend is None else crop_backend)
+        data = self._crop([image], [boxes], crop_factor, output_size, crop_backend, device)
+        if normalize:
+            data["pixel_values"] = self.normalize_crops(data["pixel_values"])
+        return BatchFeature(data=data)
+
+    def _crop(
+        self,
+        images: list[np.ndarray] | list[torch.Tensor],
+        boxes: Any,
+        crop_factor: float,
+        output_size: int,
+        crop_backend: str,
+        device: str | torch.device | None,
+    ) -> dict[str, torch.Tensor]:
+        """The uint8 crops of prepared frames around their checked boxes, and the geometry of each crop."""
         per_frame = _boxes_per_frame(boxes, len(images))
         crops, targets, windows, sizes = [], [], [], []
         for frame_index, (image, frame_boxes) in enumerate(zip(images, per_frame)):
@@ -462,18 +501,14 @@ class ODTrackImageProcessor(TorchvisionBackend):
             pixel_values = torch.zeros(0, 3, output_size, output_size, dtype=torch.uint8)
         if device is not None:
             pixel_values = pixel_values.to(device)
-        pixel_values = self.rescale_and_normalize(
-            pixel_values, do_rescale, rescale_factor, do_normalize, image_mean, image_std
-        )
         windows_tensor = torch.tensor(windows, dtype=torch.float64).reshape(-1, 4)
-        data = {
+        return {
             "pixel_values": pixel_values,
             "target_boxes": torch.tensor(targets, dtype=torch.float64).reshape(-1, 4),
             "crop_boxes": windows_tensor,
             "resize_factors": output_size / windows_tensor[:, 2],
             "image_sizes": torch.tensor(sizes, dtype=torch.int64).reshape(-1, 2),
         }
-        return BatchFeature(data=data, tensor_type=return_tensors)
 
     def rescale_and_normalize(
         self,

@@ -71,15 +71,33 @@ class ODTrackProcessor(ProcessorMixin):
 
         Extra keyword arguments go to the image processor (e.g. ``do_normalize=False`` for uint8 crops).
         """
-        mode = "search" if mode is None else mode
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+        factor, size = self._mode_crop("search" if mode is None else mode)
         if images is None or boxes is None:
             raise ValueError("Give both images (one frame or a list of frames) and boxes (x, y, w, h per target).")
-        factor, size = (
-            (self.template_factor, self.template_size) if mode == "template" else (self.search_factor, self.search_size)
-        )
         return self.image_processor(images, boxes, crop_factor=factor, output_size=size, **kwargs)
+
+    def crop_frame(
+        self,
+        image: Any,
+        boxes: Sequence[Sequence[float]],
+        mode: str,
+        crop_backend: str | None = None,
+        normalize: bool = True,
+        device: str | torch.device | None = None,
+    ) -> BatchFeature:
+        """Crop one frame prepared by the image processor's ``process_image`` around ``boxes`` as
+        ``"template"`` or ``"search"`` regions: the fields of a call, for callers that crop every frame
+        (see [`ODTrackImageProcessor.crop_frame`])."""
+        factor, size = self._mode_crop(mode)
+        return self.image_processor.crop_frame(image, boxes, factor, size, crop_backend, normalize, device)
+
+    def _mode_crop(self, mode: str) -> tuple[float, int]:
+        """The crop factor and side of a mode."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+        if mode == "template":
+            return self.template_factor, self.template_size
+        return self.search_factor, self.search_size
 
     def normalize_crops(self, crops: torch.Tensor) -> torch.Tensor:
         """Normalise uint8 crops kept for later (see [`ODTrackImageProcessor.normalize_crops`])."""

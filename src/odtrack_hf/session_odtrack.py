@@ -354,13 +354,13 @@ class ODTrackInferenceSession:
         return self._objects[object_id]
 
     def _crops(self, image: np.ndarray | torch.Tensor, boxes: Any, mode: str, **kwargs) -> Any:
-        """The processor's crops of one frame with this session's crop backend (see `ODTrackProcessor`)."""
-        return self.processor(images=image, boxes=boxes, mode=mode, crop_backend=self.crop_backend, **kwargs)
+        """The processor's crops of one prepared frame with this session's crop backend (see `ODTrackProcessor`)."""
+        return self.processor.crop_frame(image, boxes, mode, crop_backend=self.crop_backend, **kwargs)
 
     def _new_objects(
         self, image: np.ndarray | torch.Tensor, boxes: Any, object_ids: Sequence[int] | None
     ) -> list[_TrackedObject]:
-        crops = self._crops(image, boxes, "template", do_rescale=False, do_normalize=False)
+        crops = self._crops(image, boxes, "template", normalize=False)
         count = len(crops["target_boxes"])
         if object_ids is None:
             object_ids = list(range(self._next_object_id, self._next_object_id + count))
@@ -445,7 +445,7 @@ class ODTrackInferenceSession:
 
     def _update_memory(self, image: np.ndarray | torch.Tensor, objects: list[_TrackedObject]) -> None:
         # every policy stores the newest template: it is the upper end of what later frames choose from
-        crops = self._crops(image, [obj.box for obj in objects], "template", do_rescale=False, do_normalize=False)
+        crops = self._crops(image, [obj.box for obj in objects], "template", normalize=False)
         # between refreshes the held selection stays stored even where the policy alone would drop it
         holds = self.model.config.template_refresh_interval > 1
         for obj, crop in zip(objects, crops["pixel_values"].to(self.state_device)):
