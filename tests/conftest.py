@@ -19,9 +19,11 @@ from odtrack_hf import ODTrackConfig  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def float32_by_default(monkeypatch):
-    """The pipeline and ``odtrack track`` pick bf16 on CPUs with native bf16; the suite's golden numbers are
-    float32, so in-process tests see a CPU without it (tests/test_default_dtype.py checks the choice)."""
+    """The pipeline and ``odtrack track`` pick bf16 on CPUs with native bf16 and int8 linear layers on other
+    CPUs; the suite's golden numbers are float32, so in-process tests see a CPU with neither
+    (tests/test_default_dtype.py checks the choice)."""
     monkeypatch.setattr("odtrack_hf.session_odtrack.cpu_has_native_bf16", lambda *args: False)
+    monkeypatch.setattr("odtrack_hf.session_odtrack.int8_linear_supported", lambda: False)
 
 
 def tiny_config(**overrides) -> ODTrackConfig:

@@ -1,4 +1,5 @@
-"""The compute dtype chosen when none is given: bf16 autocast on CPUs with native bf16, else the model's."""
+"""The compute dtype chosen when none is given: on the CPU bf16 autocast where the CPU has native bf16, else
+dynamic int8 linear layers where PyTorch has the kernels; elsewhere the model's dtype."""
 
 import numpy as np
 import pytest
@@ -7,8 +8,9 @@ from conftest import tiny_config
 from tracking_helpers import fixture_clip, save_fixture_tracker, write_video
 from transformers import pipeline
 
-from odtrack_hf import ODTrackInferenceSession, ODTrackModel, session_odtrack
+from odtrack_hf import ODTrackInferenceSession, ODTrackModel, quantization, session_odtrack
 from odtrack_hf.cli import main
+from odtrack_hf.onnx_model import ODTrackOnnxModel
 from odtrack_hf.session_odtrack import cpu_has_native_bf16, default_inference_dtype
 
 
@@ -51,11 +53,14 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
     assert cpu_has_native_bf16(str(tmp_path / "missing")) is False
 
 
-def test_bf16_only_for_a_float32_model_on_a_cpu_with_native_bf16(monkeypatch):
+def test_bf16_or_int8_only_for_a_float32_model_on_the_cpu(monkeypatch):
     model = ODTrackModel(tiny_config()).eval()
-    assert default_inference_dtype(model) == torch.float32  # conftest: a CPU without native bf16
+    assert default_inference_dtype(model) == torch.float32  # conftest: a CPU with neither
+    monkeypatch.setattr(session_odtrack, "int8_linear_supported", lambda: True)
+    assert default_inference_dtype(model) == torch.qint8
+    assert default_inference_dtype(object.__new__(ODTrackOnnxModel)) == torch.float32  # no PyTorch layers to quantise
     monkeypatch.setattr(session_odtrack, "cpu_has_native_bf16", lambda *args: True)
-    assert default_inference_dtype(model) == torch.bfloat16
+    assert default_inference_dtype(model) == torch.bfloat16  # faster than int8 where bf16 is native
     assert default_inference_dtype(model, "cuda") == torch.float32
     assert default_inference_dtype(model.to(torch.bfloat16)) == torch.bfloat16
     assert default_inference_dtype(model.to(torch.float16)) == torch.float16
@@ -82,3 +87,16 @@ def test_cli_track_default_is_resolved_and_float32_stays_available(
         assert code == 0, capsys.readouterr().err
         assert np.loadtxt(tmp_path / "b.txt", delimiter=",").shape == (3, 4)
     assert session_dtypes == [torch.bfloat16, torch.float32]
+
+
+@pytest.mark.skipif(not quantization.int8_linear_supported(), reason="no dynamic int8 CPU kernels in this build")
+def test_cli_track_without_native_bf16_defaults_to_int8(capsys, tmp_path, tracker_dir, session_dtypes, monkeypatch):
+    monkeypatch.setattr(session_odtrack, "int8_linear_supported", lambda: True)
+    frames, init_box, _ = fixture_clip()
+    video = write_video(tmp_path / "clip.mp4", frames[:3])
+    box = ",".join(str(v) for v in init_box)
+    for extra in ([], ["--dtype", "qint8"], ["--dtype", "float32"]):
+        code = main(["track", str(video), "--box", box, "--model", str(tracker_dir), "--results", str(tmp_path / "b.txt"), *extra])
+        assert code == 0, capsys.readouterr().err
+        assert np.loadtxt(tmp_path / "b.txt", delimiter=",").shape == (3, 4)
+    assert session_dtypes == [torch.qint8, torch.qint8, torch.float32]

@@ -19,6 +19,7 @@ from odtrack_hf.data.generation import GenerationConfig, generate_split
 from odtrack_hf.evaluation import evaluate_tracking
 from odtrack_hf.evaluation.runner import track_sequence
 from odtrack_hf.model_card import validate_model_card
+from odtrack_hf.quantization import int8_linear_supported
 
 CARD = DEFAULT_MODEL_DIR.parents[2] / "model_cards" / "odtrack-hf-default.md"
 
@@ -63,13 +64,23 @@ def test_the_pipeline_defaults_to_it():
     assert len(results) == 3 and all(len(r) == 1 for r in results)
 
 
-def test_it_tracks_held_out_sequences_clearly_better_than_a_still_box(tmp_path, shipped):
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        torch.float32,
+        pytest.param(
+            torch.qint8,  # the default on CPUs without native bf16
+            marks=pytest.mark.skipif(not int8_linear_supported(), reason="no dynamic int8 CPU kernels in this build"),
+        ),
+    ],
+)
+def test_it_tracks_held_out_sequences_clearly_better_than_a_still_box(tmp_path, shipped, dtype):
     model, processor = shipped
     generate_split(tmp_path, "heldout", 3, seed=7, config=GenerationConfig(min_frames=50, max_frames=50, max_size=(320, 240)))
     source = FolderSource(tmp_path / "heldout")
     predictions, still, truth, visible = {}, {}, {}, {}
     for sequence in source:
-        predictions[sequence.name], _, _ = track_sequence(model, processor, sequence)
+        predictions[sequence.name], _, _ = track_sequence(model, processor, sequence, dtype=dtype)
         still[sequence.name] = np.repeat(sequence.boxes[:1], len(sequence), axis=0)
         truth[sequence.name], visible[sequence.name] = sequence.boxes, sequence.visible
     ours = evaluate_tracking(predictions, truth, visible)["auc"]

@@ -36,6 +36,7 @@ import torch
 
 from .image_processing_odtrack import check_crop_backend, hann_window
 from .modeling_odtrack import ODTrackTemplateCache
+from .quantization import int8_linear_supported, quantize_linear_layers
 
 if TYPE_CHECKING:
     from .modeling_odtrack import ODTrackModel
@@ -163,13 +164,19 @@ def cpu_has_native_bf16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
 def default_inference_dtype(model: "ODTrackModel", device: str | torch.device | None = None) -> torch.dtype:
     """The compute dtype a session uses when the caller names none: the fastest one that keeps the accuracy.
 
-    A float32 model on a CPU with native bf16 runs under bf16 autocast (about 1.4x the frames per
-    second, held-out AUC unchanged: ``docs/performance.md``); everything else runs in the model's
-    dtype. Passing ``dtype=torch.float32`` explicitly keeps float32.
+    A float32 model on the CPU runs under bf16 autocast where the CPU has native bf16 (about 1.4x the
+    frames per second), else with dynamic int8 linear layers (``torch.qint8``, about 1.3x) where PyTorch
+    has the kernels; held-out AUC is unchanged within the noise either way (``docs/performance.md``,
+    docs/default_model.md). Everything else runs in the model's dtype. Passing ``dtype=torch.float32``
+    explicitly keeps float32.
     """
     device = torch.device(device) if device is not None else model.device
-    if device.type == "cpu" and model.dtype == torch.float32 and cpu_has_native_bf16():
+    if device.type != "cpu" or model.dtype != torch.float32:
+        return model.dtype
+    if cpu_has_native_bf16():
         return torch.bfloat16
+    if isinstance(model, torch.nn.Module) and int8_linear_supported():  # not for an onnxruntime step
+        return torch.qint8
     return model.dtype
 
 
@@ -198,7 +205,8 @@ class ODTrackInferenceSession:
         dtype: compute dtype (default: the model's dtype). A dtype other than the model's, e.g.
             ``torch.bfloat16`` for a float32 model, runs the model under ``torch.autocast``, leaving the
             weights as they are; a model loaded in bf16 runs in bf16 without it (on CPU as fast or
-            faster, see ``docs/performance.md``). Geometry is always float64.
+            faster, see ``docs/performance.md``). ``torch.qint8`` runs a float32 model on the CPU through a
+            copy with dynamic int8 linear layers ([`quantize_linear_layers`]). Geometry is always float64.
         max_templates: bound on the stored templates per object (default ``DEFAULT_MAX_TEMPLATES``, 64), or
             ``None`` for the official, unbounded memory and exactly the official template selection (see
             [`TemplateMemoryPolicy`]).
@@ -255,7 +263,9 @@ class ODTrackInferenceSession:
         # models without encode_templates (remote code of an older version, test doubles) get the crops
         encode_templates = getattr(model, "encode_templates", None)
         self.use_template_cache = config.attn_type == "separate" and encode_templates is not None
-        self._forward = torch.compile(model, dynamic=True) if compile else model
+        step_model = self._int8_model(model) if self.dtype == torch.qint8 else model
+        self._forward = torch.compile(step_model, dynamic=True) if compile else step_model
+        encode_templates = getattr(step_model, "encode_templates", None)
         self._encode_templates = (
             torch.compile(encode_templates, dynamic=True) if compile and self.use_template_cache else encode_templates
         )
@@ -418,8 +428,18 @@ class ODTrackInferenceSession:
                 obj.score = float(result["scores"][row])
                 obj.temporal_token = outputs.temporal_token[row : row + 1]
 
+    def _int8_model(self, model: "ODTrackModel") -> "ODTrackModel":
+        if self.inference_device.type != "cpu":
+            raise ValueError(
+                f"dtype=torch.qint8 (dynamic int8 linear layers) runs on the CPU only, not on "
+                f"{self.inference_device}; use torch.bfloat16 or torch.float16 autocast there."
+            )
+        if not isinstance(model, torch.nn.Module):
+            raise ValueError(f"dtype=torch.qint8 quantises a PyTorch model, not a {type(model).__name__}.")
+        return quantize_linear_layers(model)
+
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype == self.model.dtype:
+        if self.dtype in (self.model.dtype, torch.qint8):
             return contextlib.nullcontext()
         return torch.autocast(self.inference_device.type, dtype=self.dtype)
 

@@ -73,7 +73,8 @@ class EvalConfig:
         model: ``save_pretrained`` folder or Hub id (default: the model shipped with the package).
         device: ``"cpu"`` or ``"cuda"`` (default: cuda if available).
         max_templates: bound on the template memory per object (default: the official, unbounded memory).
-        dtype: compute dtype of the tracking session (``"float32"``, or ``"bfloat16"`` / ``"float16"`` autocast).
+        dtype: compute dtype of the tracking session (``"float32"``, ``"bfloat16"`` / ``"float16"`` autocast, or
+            ``"qint8"`` dynamic int8 linear layers on the CPU).
         compare: other trackers' result folders (``<seq>.txt`` files, or a folder written by this runner),
             optionally as ``LABEL=DIR``, scored the same way and overlaid on the plots.
         convention: metric conventions, see :func:`odtrack_hf.evaluation.evaluate_tracking`.
