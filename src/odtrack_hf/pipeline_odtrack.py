@@ -48,8 +48,9 @@ class ObjectTrackingPipeline(Pipeline):
     ``DEFAULT_MAX_TEMPLATES``, 64, so that memory stays flat over long videos); ``max_templates=None``
     keeps the official, unbounded memory and exactly the official template selection (see
     [`TemplateMemoryPolicy`]). ``compile=True`` runs the model through ``torch.compile``. Per call,
-    ``dtype`` is the compute dtype: by default bf16 autocast for a float32 model on a CPU with native
-    bf16, else the model's dtype ([`default_inference_dtype`]); ``dtype=torch.float32`` keeps float32,
+    ``dtype`` is the compute dtype: by default, for a float32 model on the CPU, bf16 autocast where the CPU
+    has native bf16 and dynamic int8 linear layers (``torch.qint8``) elsewhere, else the model's dtype
+    ([`default_inference_dtype`]); ``dtype=torch.float32`` keeps float32,
     ``dtype=torch.bfloat16`` runs a float32 model under bf16 autocast; ``pipeline(..., dtype=torch.bfloat16)``
     instead loads bf16 weights (on CPU as fast or faster, see ``docs/performance.md``). ``crop_backend="torch"`` crops every object in one batched
     op on the model's device instead of the processor's default (``"opencv"``, the official crop).
