@@ -95,8 +95,10 @@ def test_cli_track_without_native_bf16_defaults_to_int8(capsys, tmp_path, tracke
     frames, init_box, _ = fixture_clip()
     video = write_video(tmp_path / "clip.mp4", frames[:3])
     box = ",".join(str(v) for v in init_box)
-    for extra in ([], ["--dtype", "qint8"], ["--dtype", "float32"]):
+    for extra, named in (([], "qint8"), (["--dtype", "qint8"], "qint8"), (["--dtype", "float32"], "float32")):
         code = main(["track", str(video), "--box", box, "--model", str(tracker_dir), "--results", str(tmp_path / "b.txt"), *extra])
-        assert code == 0, capsys.readouterr().err
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert f"fps, {named}); boxes in" in out  # the summary names the compute path
         assert np.loadtxt(tmp_path / "b.txt", delimiter=",").shape == (3, 4)
     assert session_dtypes == [torch.qint8, torch.qint8, torch.float32]

@@ -228,7 +228,8 @@ def _track_video(
     paths = write_results(tracks, results)
     count = len(next(iter(tracks.values())))
     print(
-        f"Tracked {len(tracks)} object(s) over {count} frames ({count / elapsed:.1f} fps); boxes in "
+        f"Tracked {len(tracks)} object(s) over {count} frames ({count / elapsed:.1f} fps, "
+        f"{str(compute_dtype).removeprefix('torch.')}); boxes in "
         + ", ".join(str(p) for p in paths)
         + (f"; annotated video in {output}" if output else "")
     )
