@@ -36,6 +36,9 @@ def test_crop_frame_returns_what_a_call_returns(mode, backend):
         assert set(cropped) == set(called)
         for name in called:
             assert cropped[name].dtype == called[name].dtype and torch.equal(cropped[name], called[name]), name
+    expected = processor.crop_frame(image, boxes, mode, crop_backend=backend)["pixel_values"]
+    for as_array in (np.asarray(boxes), torch.tensor(boxes)):  # arrays and tensors, as a call takes them
+        assert torch.equal(processor.crop_frame(image, as_array, mode, crop_backend=backend)["pixel_values"], expected)
     with pytest.raises(ValueError, match=r"Box 0 .* lies outside the 160x120 frame"):
         processor.crop_frame(image, [[500.0, 10.0, 5.0, 5.0]], mode)
 

@@ -266,6 +266,15 @@ def test_invalid_new_boxes_are_rejected_without_touching_the_session(started_ses
     assert session.frame_idx == 1 and session.object_ids == [1]
 
 
+@pytest.mark.parametrize("as_array", [np.asarray, torch.tensor])
+def test_new_boxes_may_be_arrays_or_tensors(as_array):
+    frames, init_box, _ = fixture_clip()
+    model, processor = fixture_tracker()
+    session = ODTrackInferenceSession(model, processor)
+    boxes = [out.boxes[0] for out in session.propagate(frames[:4], boxes=as_array([init_box]))]
+    assert all(torch.equal(a, b) for a, b in zip(boxes, track_alone(frames[:4], init_box)))
+
+
 def test_id_errors(started_session):
     session, frames = started_session
     with pytest.raises(ValueError, match=r"Object ids \[1\] are already in use"):

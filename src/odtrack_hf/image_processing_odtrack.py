@@ -445,7 +445,7 @@ class ODTrackImageProcessor(TorchvisionBackend):
     def crop_frame(
         self,
         image: np.ndarray | torch.Tensor,
-        boxes: Sequence[Sequence[float]],
+        boxes: Sequence[Sequence[float]] | np.ndarray | torch.Tensor,
         crop_factor: float,
         output_size: int,
         crop_backend: str | None = None,
@@ -460,7 +460,7 @@ class ODTrackImageProcessor(TorchvisionBackend):
         Boxes are still checked (`check_box`).
         """
         crop_backend = check_crop_backend(self.crop_backend if crop_backend is None else crop_backend)
-        data = self._crop([image], [boxes], crop_factor, output_size, crop_backend, device)
+        data = self._crop([image], boxes, crop_factor, output_size, crop_backend, device)
         if normalize:
             data["pixel_values"] = self.normalize_crops(data["pixel_values"])
         return BatchFeature(data=data)

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
@@ -79,7 +80,7 @@ class ODTrackProcessor(ProcessorMixin):
     def crop_frame(
         self,
         image: Any,
-        boxes: Sequence[Sequence[float]],
+        boxes: Sequence[Sequence[float]] | np.ndarray | torch.Tensor,
         mode: str,
         crop_backend: str | None = None,
         normalize: bool = True,
