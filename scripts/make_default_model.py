@@ -12,8 +12,9 @@
   metadata (validated with huggingface_hub); the package-disjoint held-out table with the temporal token
   carried (the model's default) and with a fresh token on every frame, optionally with the CPU compute
   paths the session picks by itself (bf16 autocast, dynamic int8 linear layers), per attribute, against
-  CSRT / KCF / MIL (``odtrack eval --compare`` metrics); the classic held-out table; the fps of the default settings and of float32 against CSRT
-  measured side by side here (``benchmarks/default_speed.py``); the recipe and the limits.
+  CSRT / KCF / MIL (``odtrack eval --compare`` metrics); the classic held-out table; the fps of the default
+  settings and of float32 against CSRT measured side by side here (``benchmarks/default_speed.py``); the
+  recipe and the limits.
 
 Run from the repository root, on an otherwise idle machine (the fps are measured while it runs)::
 
