@@ -36,6 +36,18 @@ def kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> None:
     process.stderr.close()
 
 
+def has_written_file(folder: Path) -> bool:
+    """Whether ``folder`` holds a non-empty file; a file removed between listing and ``stat`` (the
+    writability probe the CLI creates and deletes at start) does not count."""
+    for path in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if path.stat().st_size > 0:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
 def test_killed_track_leaves_no_file_under_the_final_names(tmp_path):
     frames, _, _ = fixture_clip()
     video = write_video(tmp_path / "long.mp4", np.concatenate([frames, frames[::-1]] * 15))  # 360 frames
@@ -43,7 +55,7 @@ def test_killed_track_leaves_no_file_under_the_final_names(tmp_path):
     process = start("track", video, "--box", "30,44,24,20", "--results", out / "boxes.txt", "--output",
                     out / "tracked.mp4", "--device", "cpu")  # fmt: skip
     # the annotated video is being encoded: the run is mid-video
-    kill_when(process, lambda: out.is_dir() and any(p.stat().st_size > 0 for p in out.iterdir()))
+    kill_when(process, lambda: has_written_file(out))
     assert not (out / "boxes.txt").exists() and not (out / "tracked.mp4").exists()
     assert all(p.name.startswith(".") for p in out.iterdir())  # only hidden temporary names
 
