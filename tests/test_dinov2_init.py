@@ -221,3 +221,30 @@ def test_dinov2_init_command_writes_the_initialised_model_of_a_training_config(t
     # bad input: one line on stderr, exit code 2
     assert main(["dinov2-init", "--onnx", str(path), "--out", str(out)]) == 2
     assert "give --config CONFIG and --out DIR" in capsys.readouterr().err
+
+
+def test_deepen_keeps_the_trained_model_and_appends_the_next_dinov2_blocks(tiny_onnx, tmp_path, capsys):
+    from odtrack_hf.cli import main
+
+    path, expected = tiny_onnx
+    torch.manual_seed(3)
+    trained = ODTrackModel(_tiny_config(num_hidden_layers=1))  # random: unlike any DINOv2 block
+    trained.save_pretrained(tmp_path / "trained")
+    out = tmp_path / "deeper"
+    argv = ["dinov2-init", "--onnx", str(path), "--deepen", str(tmp_path / "trained"), "--out", str(out)]
+    assert main([*argv, "--num-hidden-layers", "2"]) == 0
+    assert "deepened to 2 blocks" in capsys.readouterr().out
+    deeper = ODTrackModel.from_pretrained(out)
+    assert deeper.config.num_hidden_layers == 2
+    state = deeper.state_dict()
+    for key, value in trained.state_dict().items():  # embeddings, block 0, final norm and head: the trained model's
+        assert torch.equal(state[key], value), key
+    appended = torch.from_numpy(expected["encoder.layer.1.mlp.fc1.weight"])
+    assert torch.equal(state["encoder.layers.1.mlp.fc1.weight"], appended)
+    # bad input: a depth that is not deeper, or one the file does not have
+    assert main([*argv, "--num-hidden-layers", "1"]) == 2
+    assert "already has 1 blocks; give a num_hidden_layers above 1" in capsys.readouterr().err
+    assert main([*argv, "--num-hidden-layers", "3"]) == 2
+    assert "2 blocks (config num_hidden_layers 3)" in capsys.readouterr().err
+    assert main(argv) == 2
+    assert "give --deepen MODEL with --num-hidden-layers N" in capsys.readouterr().err

