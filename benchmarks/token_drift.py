@@ -17,6 +17,8 @@ The film (50 MB) is not in the repository; fetch it once with pip's ordinary cli
     unzip -o cache/moviepy/moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/moviepy_10_minutes.zip \
         moviepy_10_minutes/resources/bbb.mp4 -d cache/moviepy
     python benchmarks/token_drift.py cache/moviepy/moviepy_10_minutes/resources/bbb.mp4 --out runs/token_drift --runs carried fresh
+
+The model steps in the compute dtype the pipeline picks on this CPU unless ``--dtype`` names one.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from _timing import machine_line  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from odtrack_hf import DEFAULT_MODEL_DIR, ODTrackInferenceSession, ODTrackModel, ODTrackProcessor  # noqa: E402
+from odtrack_hf.cli_common import add_dtype_argument  # noqa: E402
+from odtrack_hf.session_odtrack import default_inference_dtype  # noqa: E402
 from odtrack_hf.video_io import read_video_frames, video_info  # noqa: E402
 
 START_FRAME = 2000
@@ -45,11 +49,15 @@ RABBIT = [305.0, 175.0, 310.0, 475.0]
 RUNS = {"carried": ("token carried", True), "fresh": ("fresh token every frame", False)}
 
 
-def track_areas(model_dir: Path, video: Path, start: int, count: int, carry_token: bool) -> np.ndarray:
-    """Box area (px²) on each of ``count`` frames from ``start``, the first being the marked box."""
+def track_areas(
+    model_dir: Path, video: Path, start: int, count: int, carry_token: bool, dtype: str | None
+) -> tuple[np.ndarray, torch.dtype]:
+    """Box area (px²) on each of ``count`` frames from ``start``, the first being the marked box, and the
+    compute dtype they were tracked in (``dtype``, or by default the one the pipeline picks on this CPU)."""
     model = ODTrackModel.from_pretrained(model_dir).eval()
     model.config.propagate_temporal_token = carry_token
-    session = ODTrackInferenceSession(model, ODTrackProcessor.from_pretrained(model_dir))
+    compute = getattr(torch, dtype) if dtype else default_inference_dtype(model, "cpu")
+    session = ODTrackInferenceSession(model, ODTrackProcessor.from_pretrained(model_dir), dtype=compute)
     frames = itertools.islice(read_video_frames(video), start, start + count)
     areas = []
     with torch.inference_mode():
@@ -57,7 +65,7 @@ def track_areas(model_dir: Path, video: Path, start: int, count: int, carry_toke
         for output in session.propagate(frames, [RABBIT]):
             _, _, w, h = output.boxes[0].tolist()
             areas.append(w * h)
-    return np.asarray(areas)
+    return np.asarray(areas), compute
 
 
 def main() -> None:
@@ -70,6 +78,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: the shipped model)")
+    add_dtype_argument(parser, automatic=True)
     args = parser.parse_args()
     if not args.video.is_file():
         parser.error(f"{args.video} does not exist; fetch bbb.mp4 from moviepy's sdist as this script's help shows.")
@@ -78,7 +87,12 @@ def main() -> None:
         parser.error(f"{args.video} is not the 1280x720 Big Buck Bunny of moviepy 2.2.1 (got {info}).")
     torch.set_num_threads(args.threads)
 
-    areas = {RUNS[run][0]: track_areas(args.model, args.video, START_FRAME, args.frames, RUNS[run][1]) for run in args.runs}
+    tracked = {
+        RUNS[run][0]: track_areas(args.model, args.video, START_FRAME, args.frames, RUNS[run][1], args.dtype)
+        for run in args.runs
+    }
+    areas = {name: values for name, (values, _) in tracked.items()}
+    compute = str(next(iter(tracked.values()))[1]).removeprefix("torch.")
     frame_area = info["width"] * info["height"]
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -97,13 +111,14 @@ def main() -> None:
     axis.set_yscale("log")
     axis.set_xlabel("frame of bbb.mp4")
     axis.set_ylabel("box area / initial area")
-    axis.set_title(f"{args.model.name} on Big Buck Bunny, frames {START_FRAME}-{START_FRAME + args.frames - 1}")
+    last = START_FRAME + args.frames - 1
+    axis.set_title(f"{args.model.name} ({compute}) on Big Buck Bunny, frames {START_FRAME}-{last}")
     axis.legend()
     figure.tight_layout()
     figure.savefig(args.out / "areas.png.tmp.png", dpi=100)
     os.replace(args.out / "areas.png.tmp.png", args.out / "areas.png")
 
-    print(f"{args.video.name}: frames {START_FRAME}-{START_FRAME + args.frames - 1}, rabbit box {RABBIT}")
+    print(f"{args.video.name}: frames {START_FRAME}-{START_FRAME + args.frames - 1}, rabbit box {RABBIT}, {compute}")
     print(f"  {machine_line(args.threads)}")
     for name, values in areas.items():
         print(
