@@ -28,6 +28,7 @@ from opencv_baselines import make_tracker
 from transformers import pipeline
 
 import odtrack_hf  # noqa: F401  (registers the task)
+from odtrack_hf.cli_common import DTYPES
 from odtrack_hf.session_odtrack import cpu_has_native_bf16, default_inference_dtype
 from odtrack_hf.video_io import read_video_frames
 
@@ -93,7 +94,7 @@ def main() -> None:
     parser.add_argument("--model", help="model folder (default: the shipped model)")
     parser.add_argument("--also", nargs="+", default=[], metavar="FOLDER", help="more model folders, same rounds")
     parser.add_argument(
-        "--dtype", choices=["float32", "bfloat16"], help="also time ODTrack with this explicit dtype"
+        "--dtype", choices=DTYPES, help="also time ODTrack with this explicit compute dtype (qint8: int8 linear layers)"
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
